@@ -1,0 +1,1 @@
+"""Data sets (WIDER FACE, Pascal VOC) and transforms."""

@@ -1,0 +1,1 @@
+"""MobileNetV2 backbone, SSD heads and the SSD block."""
