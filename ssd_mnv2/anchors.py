@@ -1,0 +1,100 @@
+"""Anchor generation: the single source of anchor truth (the network uses it too).
+
+Anchors are in **pixels of the network input**, in ``cx, cy, w, h`` format. On level ``l``
+with stride ``s`` (8, 16, 32, 64, ...; the global-pool level uses ``model.image_size``), the
+anchor centres are ``((x + offset) * s, (y + offset) * s)``. At each location the anchors are
+ordered ``for size in sizes[l]: for ratio in ratios[l]``, with ``w = size * sqrt(ratio)``,
+``h = size / sqrt(ratio)`` (ratio = w/h). Locations are ordered row-major (y, then x), which is
+the order of the flattened ``(B, H, W, A*k)`` head outputs.
+
+The network holds, per level, an anchor grid large enough for ``anchors.max_input_size`` and
+crops it to the feature map with ``slice_like`` (GluonCV's idea), so one trained model runs at
+any input size up to that bound. :func:`generate_anchors` returns exactly what the net uses.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from .config import AnchorCfg, Config, ModelCfg
+
+__all__ = ["feature_sizes", "level_anchors_cxcywh", "generate_anchors", "anchor_grid",
+           "anchor_counts"]
+
+
+def _half(n: int) -> int:
+    """Output size of a 3x3 stride-2 pad-1 convolution."""
+    return (n + 1) // 2
+
+
+def feature_sizes(model: ModelCfg, height: int, width: int) -> List[Tuple[int, int]]:
+    """Feature-map ``(h, w)`` per level for an input of ``height x width`` pixels."""
+    h, w = height, width
+    out: List[Tuple[int, int]] = []
+    for _ in range(3):  # stride 2, 4, 8
+        h, w = _half(h), _half(w)
+    out.append((h, w))
+    h, w = _half(h), _half(w)
+    out.append((h, w))  # stride 16
+    h, w = _half(h), _half(w)
+    out.append((h, w))  # stride 32
+    for _ in model.extra_channels:
+        h, w = _half(h), _half(w)
+        out.append((h, w))
+    if model.global_pool:
+        out.append((1, 1))
+    return out
+
+
+def _shapes(sizes: Sequence[float], ratios: Sequence[float]) -> np.ndarray:
+    """(A, 2) anchor widths and heights at one location."""
+    wh = [(s * math.sqrt(r), s / math.sqrt(r)) for s in sizes for r in ratios]
+    return np.asarray(wh, dtype=np.float64)
+
+
+def level_anchors_cxcywh(sizes: Sequence[float], ratios: Sequence[float], stride: float,
+                         feat_h: int, feat_w: int, offset: float = 0.5) -> np.ndarray:
+    """Anchors of one level, shape ``(feat_h * feat_w * A, 4)``, cx cy w h in pixels."""
+    wh = _shapes(sizes, ratios)
+    a = wh.shape[0]
+    cy, cx = np.meshgrid((np.arange(feat_h) + offset) * stride,
+                         (np.arange(feat_w) + offset) * stride, indexing="ij")
+    out = np.empty((feat_h, feat_w, a, 4), dtype=np.float64)
+    out[..., 0] = cx[..., None]
+    out[..., 1] = cy[..., None]
+    out[..., 2] = wh[:, 0]
+    out[..., 3] = wh[:, 1]
+    return out.reshape(-1, 4).astype(np.float32)
+
+
+def anchor_grid(cfg: Config, level: int) -> np.ndarray:
+    """The constant the network holds for ``level``: shape ``(1, 1, Gh, Gw, A*4)``."""
+    stride = cfg.model.strides()[level]
+    if cfg.model.global_pool and level == cfg.model.num_levels - 1:
+        g = 1
+    else:
+        g = int(math.ceil(cfg.anchors.max_input_size / stride))
+    anchors = level_anchors_cxcywh(cfg.anchors.sizes[level], cfg.anchors.ratios[level], stride,
+                                   g, g, cfg.anchors.offset)
+    return anchors.reshape(1, 1, g, g, -1)
+
+
+def generate_anchors(cfg: Config, height: int, width: int) -> np.ndarray:
+    """All anchors ``(N, 4)`` cx cy w h px for an input of ``height x width``, as the net uses them."""
+    if max(height, width) > cfg.anchors.max_input_size:
+        raise ValueError(f"input {width}x{height} exceeds anchors.max_input_size="
+                         f"{cfg.anchors.max_input_size}")
+    levels = []
+    strides = cfg.model.strides()
+    for lv, (fh, fw) in enumerate(feature_sizes(cfg.model, height, width)):
+        levels.append(level_anchors_cxcywh(cfg.anchors.sizes[lv], cfg.anchors.ratios[lv],
+                                           strides[lv], fh, fw, cfg.anchors.offset))
+    return np.concatenate(levels, axis=0)
+
+
+def anchor_counts(cfg: Config, height: int, width: int) -> List[int]:
+    """Number of anchors per level: H * W * A."""
+    per_loc = cfg.anchors.per_location()
+    return [fh * fw * a for (fh, fw), a in zip(feature_sizes(cfg.model, height, width), per_loc)]

@@ -1,0 +1,100 @@
+"""Training data pipeline: data set -> augmentation -> targets, built inside DataLoader workers.
+
+Every sample's randomness comes from ``(seed, epoch, index)``: the batch sampler yields
+``(epoch, index)`` pairs, so augmentation is reproducible and a resumed run sees the same
+batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..anchors import generate_anchors
+from ..config import Config
+from ..matching import TargetEncoder
+from .transforms import TrainAugment
+
+__all__ = ["build_dataset", "TrainSamples", "EpochBatchSampler", "build_train_samples"]
+
+
+def build_dataset(cfg: Config, split: str = "train"):
+    """The configured data set (``split`` = train or val), validated at construction."""
+    d = cfg.data
+    images = d.train_images if split == "train" else d.val_images
+    labels = d.train_labels if split == "train" else d.val_labels
+    if d.format == "widerface":
+        from .widerface import WiderFaceDataset
+
+        return WiderFaceDataset(images, labels, min_face_px=d.min_face_px,
+                                drop_invalid=d.drop_invalid, skip_bad=d.skip_bad)
+    from .voc import VOCFaceDataset
+
+    return VOCFaceDataset(images, labels, class_names=tuple(cfg.model.class_names),
+                          skip_bad=d.skip_bad)
+
+
+class TrainSamples:
+    """Indexable by ``(epoch, i)``: ``(image CHW float32 RGB 0-255, cls_targets (N,), box_targets (N, 4))``."""
+
+    def __init__(self, dataset, augment: TrainAugment, encoder: TargetEncoder, seed: int = 0,
+                 indices: Optional[Sequence[int]] = None) -> None:
+        self.dataset = dataset
+        self.augment = augment
+        self.encoder = encoder
+        self.seed = int(seed)
+        self.indices = list(range(len(dataset))) if indices is None else list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def sample(self, epoch: int, i: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Augmented ``(image_rgb uint8 (S, S, 3), boxes_xyxy_px (M, 4))`` for (epoch, i)."""
+        rng = np.random.default_rng([self.seed, epoch, self.indices[i]])
+        img, boxes = self.dataset[self.indices[i]]
+        return self.augment(img, boxes[:, :4] if len(boxes) else boxes, rng)
+
+    def __getitem__(self, key):
+        epoch, i = key
+        img, boxes = self.sample(epoch, i)
+        cls_t, box_t = self.encoder(boxes[:, :4])
+        return (np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32), cls_t, box_t)
+
+
+class EpochBatchSampler:
+    """Shuffled batches of ``(epoch, index)`` pairs; order depends only on (seed, epoch).
+
+    ``start_batch`` skips the first batches of ``epoch`` (mid-epoch resume). ``last_batch``
+    'discard' drops the incomplete final batch (fixed shapes for static graphs).
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int = 0, epoch: int = 0,
+                 start_batch: int = 0, shuffle: bool = True) -> None:
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = epoch
+        self.start_batch = start_batch
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples // self.batch_size - self.start_batch)
+
+    def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
+        order = np.arange(self.num_samples)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.num_samples)
+        nb = self.num_samples // self.batch_size
+        for b in range(self.start_batch, nb):
+            yield [(self.epoch, int(i)) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+
+
+def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 1) -> TrainSamples:
+    """Augment + encode ``dataset`` for training; with several workers each gets a shard by rank."""
+    d = cfg.data
+    s = cfg.model.image_size
+    augment = TrainAugment(size=s, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
+                           photometric=d.photometric, flip=d.flip, min_face_px=d.min_train_face_px)
+    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.train.iou_thresh, cfg.anchors.variances)
+    indices = list(range(rank, len(dataset), num_workers))
+    return TrainSamples(dataset, augment, encoder, cfg.train.seed, indices)

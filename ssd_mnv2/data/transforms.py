@@ -1,0 +1,256 @@
+"""Aspect-preserving face augmentation (numpy / OpenCV only).
+
+All functions take and return ``image_rgb`` uint8 (H, W, 3) and ``boxes`` float32 (N, 4+)
+``x1 y1 x2 y2`` in pixels.  Columns beyond the fourth (e.g. a class label or an id) are carried
+along unchanged, so a box can be tracked through the pipeline.
+
+Geometry never stretches: zoom-out pads, crops are square, the square crop is resized to a square
+output with one factor for both axes, flips mirror.  A face that lies fully inside the crop keeps
+its aspect ratio exactly (up to float rounding).
+
+Randomness: every function takes an ``np.random.Generator``.  :class:`TrainAugment` creates a fresh
+``np.random.default_rng()`` (seeded from OS entropy) per call when none is passed, so data-loader
+workers never share an identical RNG state; pass ``rng`` for reproducibility.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+__all__ = ["photometric_distort", "random_zoom_out", "random_square_crop", "random_flip", "hflip",
+           "resize_with_random_interp", "clip_and_filter", "TrainAugment", "ValTransform",
+           "INTERPOLATIONS"]
+
+INTERPOLATIONS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST,
+                  cv2.INTER_LANCZOS4)
+
+
+def _as_boxes(boxes) -> np.ndarray:
+    b = np.asarray(boxes, np.float32)
+    if b.size == 0:
+        return b.reshape(0, max(4, b.shape[-1] if b.ndim == 2 else 4))
+    if b.ndim != 2 or b.shape[1] < 4:
+        raise ValueError(f"boxes must have shape (N, 4+), got {b.shape}")
+    return b.copy()
+
+
+# --------------------------------------------------------------------------------------------
+# photometric
+# --------------------------------------------------------------------------------------------
+def photometric_distort(img: np.ndarray, rng: np.random.Generator, brightness: float = 32.0,
+                        contrast: Tuple[float, float] = (0.5, 1.5),
+                        saturation: Tuple[float, float] = (0.5, 1.5), hue: float = 18.0,
+                        p: float = 0.5) -> np.ndarray:
+    """SSD-style colour jitter on an RGB uint8 image.
+
+    Each of brightness (additive, +-``brightness``), contrast (multiplicative), saturation
+    (HSV S scale) and hue (HSV H shift, +-``hue`` degrees) is applied with probability ``p``;
+    contrast goes either before or after the HSV jitter (random order, as in SSD).
+    """
+    out = img.astype(np.float32)
+    if rng.random() < p:
+        out += rng.uniform(-brightness, brightness)
+
+    def _contrast(x):
+        if rng.random() < p:
+            x = x * rng.uniform(*contrast)
+        return x
+
+    def _hsv(x):
+        do_s, do_h = rng.random() < p, rng.random() < p
+        if not (do_s or do_h):
+            return x
+        hsv = cv2.cvtColor(np.clip(x, 0, 255) / 255.0, cv2.COLOR_RGB2HSV)  # H in [0, 360)
+        if do_s:
+            hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*saturation), 0.0, 1.0)
+        if do_h:
+            hsv[..., 0] = np.mod(hsv[..., 0] + rng.uniform(-hue, hue), 360.0)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
+
+    if rng.random() < 0.5:
+        out = _hsv(_contrast(out))
+    else:
+        out = _contrast(_hsv(out))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+# --------------------------------------------------------------------------------------------
+def random_zoom_out(img: np.ndarray, boxes, rng: np.random.Generator, max_ratio: float = 2.0,
+                    fill: Optional[Sequence[float]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Place the image on a canvas ``r`` times larger (``r ~ U(1, max_ratio)``, same on both axes)
+    at a random offset; the canvas is filled with ``fill`` (default: the image's mean pixel).
+    ``max_ratio <= 1`` returns the inputs unchanged."""
+    boxes = _as_boxes(boxes)
+    if max_ratio <= 1.0:
+        return img, boxes
+    h, w = img.shape[:2]
+    r = rng.uniform(1.0, max_ratio)
+    ch, cw = int(round(h * r)), int(round(w * r))
+    if ch <= h and cw <= w:
+        return img, boxes
+    ch, cw = max(ch, h), max(cw, w)
+    if fill is None:
+        fill = img.reshape(-1, img.shape[2]).mean(axis=0)
+    canvas = np.empty((ch, cw, img.shape[2]), img.dtype)
+    canvas[...] = np.asarray(fill, np.float64).round().astype(img.dtype)
+    oy, ox = int(rng.integers(0, ch - h + 1)), int(rng.integers(0, cw - w + 1))
+    canvas[oy:oy + h, ox:ox + w] = img
+    if len(boxes):
+        boxes[:, [0, 2]] += ox
+        boxes[:, [1, 3]] += oy
+    return canvas, boxes
+
+
+def _crop_boxes(boxes: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
+    if len(boxes) == 0:
+        return boxes.copy()
+    cx = (boxes[:, 0] + boxes[:, 2]) * 0.5
+    cy = (boxes[:, 1] + boxes[:, 3]) * 0.5
+    keep = (cx >= x0) & (cx < x0 + side) & (cy >= y0) & (cy < y0 + side)
+    out = boxes[keep].copy()
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]] - x0, 0, side)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]] - y0, 0, side)
+    ok = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])
+    return out[ok]
+
+
+def random_square_crop(img: np.ndarray, boxes, rng: np.random.Generator,
+                       scale_range: Tuple[float, float] = (0.3, 1.0), max_trials: int = 50
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """Random square crop of side ``round(scale * min(H, W))``, ``scale ~ U(scale_range)``.
+
+    Faces whose centre lies inside the crop are kept and clipped to it; the others are dropped.
+    When the image has faces, crops keeping none are rejected (up to ``max_trials`` tries);
+    then the largest centred square of the image is used.
+    """
+    boxes = _as_boxes(boxes)
+    h, w = img.shape[:2]
+    short = min(h, w)
+    lo, hi = scale_range
+    for _ in range(max_trials):
+        side = max(1, int(round(rng.uniform(lo, hi) * short)))
+        side = min(side, short)
+        x0 = int(rng.integers(0, w - side + 1))
+        y0 = int(rng.integers(0, h - side + 1))
+        cropped = _crop_boxes(boxes, x0, y0, side)
+        if len(boxes) == 0 or len(cropped) > 0:
+            return np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]), cropped
+    x0, y0 = (w - short) // 2, (h - short) // 2
+    return (np.ascontiguousarray(img[y0:y0 + short, x0:x0 + short]),
+            _crop_boxes(boxes, x0, y0, short))
+
+
+def hflip(img: np.ndarray, boxes) -> Tuple[np.ndarray, np.ndarray]:
+    """Deterministic horizontal flip (image and boxes)."""
+    boxes = _as_boxes(boxes)
+    w = img.shape[1]
+    out = np.ascontiguousarray(img[:, ::-1])
+    if len(boxes):
+        x1 = boxes[:, 0].copy()
+        boxes[:, 0] = w - boxes[:, 2]
+        boxes[:, 2] = w - x1
+    return out, boxes
+
+
+def random_flip(img: np.ndarray, boxes, rng: np.random.Generator, p: float = 0.5
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """Horizontal flip with probability ``p``."""
+    if rng.random() < p:
+        return hflip(img, boxes)
+    return img, _as_boxes(boxes)
+
+
+def resize_with_random_interp(img: np.ndarray, boxes, size: int, rng: np.random.Generator
+                              ) -> Tuple[np.ndarray, np.ndarray]:
+    """Resize a square image to ``size x size`` with a random OpenCV interpolation; boxes are
+    scaled by the same factor on both axes.  Raises ``ValueError`` for a non-square image."""
+    boxes = _as_boxes(boxes)
+    h, w = img.shape[:2]
+    if h != w:
+        raise ValueError(f"resize_with_random_interp needs a square image, got {w}x{h}")
+    interp = INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
+    out = cv2.resize(img, (size, size), interpolation=interp)
+    if len(boxes):
+        boxes[:, :4] *= size / float(w)
+        boxes[:, :4] = np.clip(boxes[:, :4], 0, size)
+    return out, boxes
+
+
+def clip_and_filter(boxes, width: int, height: int, min_size: float = 0.0) -> np.ndarray:
+    """Clip boxes to the image and drop those with ``w <= 0``, ``h <= 0`` or
+    ``max(w, h) < min_size``."""
+    boxes = _as_boxes(boxes)
+    if len(boxes) == 0:
+        return boxes
+    boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+    boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (bw > 0) & (bh > 0) & (np.maximum(bw, bh) >= min_size)
+    return boxes[keep]
+
+
+class TrainAugment:
+    """Training augmentation: photometric jitter -> zoom-out -> random square crop -> flip ->
+    resize to ``size x size`` (random interpolation) -> drop faces with ``max(w, h) < min_face_px``.
+
+    ``__call__(image_rgb, boxes_xyxy_px, rng=None) -> (uint8 (size, size, 3), float32 (M, 4+))``.
+    Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
+    ratio (1.0 disables it).
+    """
+
+    def __init__(self, size: int = 300, crop_scale: Tuple[float, float] = (0.3, 1.0),
+                 zoom_out: float = 1.0, photometric: bool = True, flip: bool = True,
+                 min_face_px: float = 0.0, max_trials: int = 50):
+        self.size = int(size)
+        self.crop_scale = tuple(crop_scale)
+        self.zoom_out = float(zoom_out)
+        self.photometric = bool(photometric)
+        self.flip = bool(flip)
+        self.min_face_px = float(min_face_px)
+        self.max_trials = int(max_trials)
+
+    def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+        if rng is None:
+            rng = np.random.default_rng()  # fresh OS entropy: distinct per worker and call
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+        boxes = _as_boxes(boxes)
+        img = image
+        if self.photometric:
+            img = photometric_distort(img, rng)
+        if self.zoom_out > 1.0:
+            img, boxes = random_zoom_out(img, boxes, rng, self.zoom_out)
+        img, boxes = random_square_crop(img, boxes, rng, self.crop_scale, self.max_trials)
+        if self.flip:
+            img, boxes = random_flip(img, boxes, rng)
+        img, boxes = resize_with_random_interp(img, boxes, self.size, rng)
+        boxes = clip_and_filter(boxes, self.size, self.size, self.min_face_px)
+        return img, boxes.astype(np.float32)
+
+    def __repr__(self) -> str:
+        return (f"TrainAugment(size={self.size}, crop_scale={self.crop_scale}, zoom_out={self.zoom_out}, "
+                f"photometric={self.photometric}, flip={self.flip}, min_face_px={self.min_face_px})")
+
+
+class ValTransform:
+    """Plain resize to ``size x size`` (may stretch; for validation losses only).
+
+    ``__call__(image_rgb, boxes_xyxy_px) -> (uint8 (size, size, 3), float32 (N, 4+))``.
+    """
+
+    def __init__(self, size: int = 300):
+        self.size = int(size)
+
+    def __call__(self, image: np.ndarray, boxes, rng=None) -> Tuple[np.ndarray, np.ndarray]:
+        boxes = _as_boxes(boxes)
+        h, w = image.shape[:2]
+        out = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        if len(boxes):
+            boxes[:, [0, 2]] *= self.size / float(w)
+            boxes[:, [1, 3]] *= self.size / float(h)
+        return out, clip_and_filter(boxes, self.size, self.size)

@@ -1,0 +1,172 @@
+"""Atomic, pickle-free training checkpoints with exact resume.
+
+Layout under ``out_dir``::
+
+    checkpoints/ep003-it000178/model.params   network parameters (MXNet .params)
+                              optim.params    optimizer state (momentum / Adam moments, .params)
+                              state.json      epoch, iteration, global step, RNG, best metric, ...
+                              config.yaml     the resolved config
+    last.json                 {"dir": "checkpoints/ep003-it000178", ...}   (atomic pointer)
+    best.json                 pointer to the best checkpoint by dev AP
+
+A checkpoint folder is written under a temporary name and renamed when complete; the pointer is
+then replaced atomically. A crash (even SIGKILL) at any moment leaves ``last.json`` pointing at a
+complete, loadable checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import mxnet as mx
+
+from ..config import Config, dump_config, load_config
+from ..io_utils import atomic_write_text
+
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
+           "set_optimizer_state", "CheckpointError"]
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def optimizer_state(trainer: mx.gluon.Trainer) -> Dict[str, mx.nd.NDArray]:
+    """Optimizer state (first device) as a ``name#k -> NDArray`` dict (no pickle)."""
+    out: Dict[str, mx.nd.NDArray] = {}
+    if not trainer._updaters:
+        return out
+    states = trainer._updaters[0].states
+    for idx, p in enumerate(trainer._params):
+        st = states.get(idx)
+        if st is None:
+            continue
+        parts = st if isinstance(st, (tuple, list)) else (st,)
+        for k, arr in enumerate(parts):
+            if isinstance(arr, mx.nd.NDArray):
+                out[f"{p.name}#{k}"] = arr.copyto(mx.cpu())
+    return out
+
+
+def set_optimizer_state(trainer: mx.gluon.Trainer, arrays: Dict[str, mx.nd.NDArray],
+                        update_counts: Dict[str, int], num_update: int) -> None:
+    """Restore :func:`optimizer_state` output into every device's updater."""
+    opt = trainer._optimizer
+    by_name = {p.name: i for i, p in enumerate(trainer._params)}
+    grouped: Dict[int, Dict[int, mx.nd.NDArray]] = {}
+    for key, arr in arrays.items():
+        name, k = key.rsplit("#", 1)
+        if name not in by_name:
+            raise CheckpointError(f"optimizer state for unknown parameter {name!r}")
+        grouped.setdefault(by_name[name], {})[int(k)] = arr
+    for ui, upd in enumerate(trainer._updaters):
+        ctx = trainer._contexts[ui] if ui < len(trainer._contexts) else mx.cpu()
+        for idx, parts in grouped.items():
+            vals = [parts[k].as_in_context(ctx) for k in sorted(parts)]
+            upd.states[idx] = vals[0] if len(vals) == 1 else tuple(vals)
+            upd.states_synced[idx] = True
+    opt._index_update_count = {by_name[n]: c for n, c in update_counts.items() if n in by_name}
+    opt.num_update = int(num_update)
+    if hasattr(opt, "_all_index_update_counts"):
+        opt._all_index_update_counts = [opt._index_update_count]
+
+
+def _update_counts(trainer: mx.gluon.Trainer) -> Dict[str, int]:
+    counts = getattr(trainer._optimizer, "_index_update_count", {}) or {}
+    return {trainer._params[i].name: int(c) for i, c in counts.items() if i < len(trainer._params)}
+
+
+def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[mx.gluon.Trainer],
+                    cfg: Config, state: Dict[str, Any], keep: int = 2, pointer: str = "last.json"
+                    ) -> Path:
+    """Write a complete checkpoint folder, then atomically point ``pointer`` at it."""
+    out_dir = Path(out_dir)
+    ck_root = out_dir / "checkpoints"
+    ck_root.mkdir(parents=True, exist_ok=True)
+    name = f"ep{state['epoch']:03d}-it{state['iteration']:06d}"
+    if pointer != "last.json":
+        name = f"{Path(pointer).stem}-{name}"
+    final = ck_root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=str(ck_root)))
+    try:
+        net.save_parameters(str(tmp / "model.params"))
+        full_state = dict(state)
+        if trainer is not None:
+            mx.nd.save(str(tmp / "optim.params"), optimizer_state(trainer))
+            full_state["optimizer_update_counts"] = _update_counts(trainer)
+            full_state["optimizer_num_update"] = int(trainer._optimizer.num_update)
+        dump_config(cfg, tmp / "config.yaml")
+        (tmp / "state.json").write_text(json.dumps(full_state, indent=1))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    atomic_write_text(out_dir / pointer, json.dumps({"dir": str(final.relative_to(out_dir)),
+                                                     "epoch": state["epoch"],
+                                                     "iteration": state["iteration"]}))
+    _prune(out_dir, keep)
+    return final
+
+
+def _referenced(out_dir: Path) -> List[str]:
+    refs = []
+    for ptr in out_dir.glob("*.json"):
+        try:
+            d = json.loads(ptr.read_text())
+            if isinstance(d, dict) and "dir" in d:
+                refs.append(Path(d["dir"]).name)
+        except (ValueError, OSError):
+            continue
+    return refs
+
+
+def _prune(out_dir: Path, keep: int) -> None:
+    ck_root = out_dir / "checkpoints"
+    refs = set(_referenced(out_dir))
+    regular = sorted(p for p in ck_root.iterdir() if p.is_dir() and p.name.startswith("ep"))
+    for p in regular[:-keep] if keep > 0 else []:
+        if p.name not in refs:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in ck_root.iterdir():  # leftovers of interrupted writes and unreferenced best-*
+        if p.name.startswith(".") or (p.name.startswith("best-") and p.name not in refs):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Optional[Path]:
+    """The checkpoint folder ``pointer`` names, or None when there is none."""
+    ptr = Path(out_dir) / pointer
+    if not ptr.is_file():
+        return None
+    try:
+        d = json.loads(ptr.read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{ptr}: corrupt pointer file: {e}") from None
+    path = Path(out_dir) / d["dir"]
+    if not (path / "model.params").is_file():
+        raise CheckpointError(f"{ptr}: points at {path}, which has no model.params")
+    return path
+
+
+def load_checkpoint(ck_dir: str | Path) -> Dict[str, Any]:
+    """Read a checkpoint folder: ``{"params": path, "optim": dict, "state": dict, "config": Config}``."""
+    ck_dir = Path(ck_dir)
+    state = json.loads((ck_dir / "state.json").read_text())
+    optim = {}
+    if (ck_dir / "optim.params").is_file():
+        try:
+            optim = mx.nd.load(str(ck_dir / "optim.params"))
+        except mx.base.MXNetError as e:
+            raise CheckpointError(f"{ck_dir / 'optim.params'}: unreadable: {str(e).splitlines()[0]}")
+        if isinstance(optim, list):  # an empty dict is saved as an empty list
+            optim = {}
+    return {"params": ck_dir / "model.params", "optim": optim, "state": state,
+            "config": load_config(ck_dir / "config.yaml")}

@@ -1,0 +1,146 @@
+"""The SSD network (raw outputs for training) and its inference wrapper (decode + NMS in graph)."""
+from __future__ import annotations
+
+from typing import List
+
+import mxnet as mx
+import numpy as np
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from ..anchors import anchor_grid
+from ..boxes import decode_symbolic
+from ..config import Config, EvalCfg
+from .backbone import MobileNetV2Backbone
+from .heads import flatten_prediction, make_predictor
+
+__all__ = ["AnchorGrid", "SSD", "SSDInference", "build_ssd", "count_parameters"]
+
+
+class AnchorGrid(HybridBlock):
+    """One level's anchors as an exportable constant, cropped to the feature map (slice_like)."""
+
+    def __init__(self, grid: np.ndarray, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._grid_shape = grid.shape
+        self.anchors = self.params.get_constant("anchors", mx.nd.array(grid))
+
+    def hybrid_forward(self, F, feat, anchors):
+        a = F.slice_like(anchors, feat, axes=(2, 3))  # (1, 1, H, W, A*4)
+        return F.reshape(a, (1, -1, 4))
+
+
+class SSD(HybridBlock):
+    """MobileNetV2-SSD. Input: (B, 3, H, W) RGB float in [0, 255] (normalised inside).
+
+    Returns ``cls_preds (B, N, C+1)`` logits, ``box_preds (B, N, 4)`` offsets and
+    ``anchors (1, N, 4)`` cx cy w h px, with N = sum over levels of H_l * W_l * A_l.
+    """
+
+    def __init__(self, cfg: Config, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        m = cfg.model
+        per_loc = cfg.anchors.per_location()
+        k = m.num_classes + 1
+        with self.name_scope():
+            self.backbone = MobileNetV2Backbone(m.width, m.extra_channels, m.global_pool)
+            self.cls_heads = nn.HybridSequential()
+            self.box_heads = nn.HybridSequential()
+            self.anchor_grids = nn.HybridSequential()
+            # BN on the three backbone stage outputs before the heads (their linear-bottleneck
+            # outputs are unnormalised, std ~5; SSD used L2Norm on conv4_3 for the same reason)
+            self.level_norms = nn.HybridSequential()
+            if m.level_norm:
+                for ch in self.backbone.level_channels[:3]:
+                    self.level_norms.add(nn.BatchNorm(in_channels=ch))
+            for lv, (ch, a) in enumerate(zip(self.backbone.level_channels, per_loc)):
+                self.cls_heads.add(make_predictor(m.head, ch, a * k))
+                self.box_heads.add(make_predictor(m.head, ch, a * 4))
+                self.anchor_grids.add(AnchorGrid(anchor_grid(cfg, lv)))
+        self._num_classes = k
+
+    def hybrid_forward(self, F, x):
+        x = x * (1.0 / 127.5) - 1.0  # the TFLite ImageNet weights expect [-1, 1]
+        feats = self.backbone(x)
+        feats = [norm(f) for norm, f in zip(self.level_norms, feats[:len(self.level_norms)])] + \
+            feats[len(self.level_norms):]
+        cls, box, anchors = [], [], []
+        for f, ch, bh, ag in zip(feats, self.cls_heads, self.box_heads, self.anchor_grids):
+            cls.append(flatten_prediction(F, ch(f)))
+            box.append(flatten_prediction(F, bh(f)))
+            anchors.append(ag(f))
+        cls_preds = F.reshape(F.concat(*cls, dim=1), (0, -1, self._num_classes))
+        box_preds = F.reshape(F.concat(*box, dim=1), (0, -1, 4))
+        anchors = F.concat(*anchors, dim=1)
+        return cls_preds, box_preds, anchors
+
+
+class SSDInference(HybridBlock):
+    """SSD + softmax + decode + score threshold + NMS (box_nms) + top-k, all in the graph.
+
+    Returns ``ids (B, K, 1)``, ``scores (B, K, 1)``, ``boxes_xyxy_px (B, K, 4)`` in network-input
+    pixels, sorted by score; rows with id -1 are empty. K = ``eval.max_detections``.
+    """
+
+    def __init__(self, ssd: SSD, eval_cfg: EvalCfg, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ssd = ssd
+        self.eval_cfg = eval_cfg
+        self._variances = tuple(ssd.cfg.anchors.variances)
+        self._num_fg = ssd.cfg.model.num_classes
+
+    def hybrid_forward(self, F, x):
+        e = self.eval_cfg
+        cls_preds, box_preds, anchors = self.ssd(x)
+        probs = F.softmax(cls_preds, axis=-1)
+        boxes = decode_symbolic(F, box_preds, anchors, self._variances)  # (B, N, 4)
+        if self._num_fg == 1:
+            scores = F.slice_axis(probs, axis=-1, begin=1, end=2)  # (B, N, 1)
+            ids = F.zeros_like(scores)
+        else:
+            fg = F.transpose(F.slice_axis(probs, axis=-1, begin=1, end=None), (0, 2, 1))
+            scores = F.reshape(fg, (0, -1, 1))  # (B, C*N, 1), class-major
+            ids = F.reshape(F.broadcast_mul(F.ones_like(fg), F.reshape(
+                F.arange(self._num_fg), (1, -1, 1))), (0, -1, 1))
+            boxes = F.reshape(F.tile(F.expand_dims(boxes, 1), (1, self._num_fg, 1, 1)), (0, -3, 4))
+        dets = F.concat(ids, scores, boxes, dim=-1)  # (B, N, 6)
+        # pad with max_detections empty rows so that the final slice never exceeds N
+        pad = F.tile(F.slice_axis(F.zeros_like(dets), axis=1, begin=0, end=1), (1, e.max_detections, 1)) - 1
+        dets = F.concat(dets, pad, dim=1)
+        dets = F.contrib.box_nms(dets, overlap_thresh=e.nms_iou, valid_thresh=e.score_threshold,
+                                 topk=e.pre_nms_topk, coord_start=2, score_index=1, id_index=0,
+                                 force_suppress=False, in_format="corner", out_format="corner")
+        dets = F.slice_axis(dets, axis=1, begin=0, end=e.max_detections)
+        ids = F.slice_axis(dets, axis=-1, begin=0, end=1)
+        scores = F.slice_axis(dets, axis=-1, begin=1, end=2)
+        boxes = F.slice_axis(dets, axis=-1, begin=2, end=6)
+        return ids, scores, boxes
+
+
+def build_ssd(cfg: Config, ctx=None, init: bool = True) -> SSD:
+    """Create an SSD for ``cfg``; with ``init`` its parameters are initialised (Xavier)."""
+    net = SSD(cfg)
+    if init:
+        ctx = ctx or mx.cpu()
+        net.initialize(mx.init.Xavier(magnitude=2.0), ctx=ctx)
+        # small predictor weights: the backbone's linear-bottleneck outputs are large, and
+        # Xavier-initialised heads on them start with huge logits
+        for heads in (net.cls_heads, net.box_heads):
+            for p in heads.collect_params(".*weight").values():
+                p.initialize(mx.init.Normal(0.01), ctx=ctx, force_reinit=True)
+    return net
+
+
+def count_parameters(net: HybridBlock) -> int:
+    """Number of learnable (non-constant) parameter values."""
+    total = 0
+    for name, p in net.collect_params().items():
+        if p.grad_req == "null" and name.endswith("anchors"):
+            continue
+        if p.shape is None or any(s == 0 for s in p.shape):
+            continue
+        if "running_" in name or name.endswith("anchors"):
+            continue
+        total += int(np.prod(p.shape))
+    return total

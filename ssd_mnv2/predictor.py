@@ -1,0 +1,194 @@
+"""Detector: load a model (params + its config) and find faces in BGR images.
+
+    det = Detector.from_files("model.params", "model.yaml")   # or Detector.default()
+    boxes_xyxy_px, scores = det.predict(cv2.imread("photo.jpg"))
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+from .config import Config, load_config
+from .model.ssd import SSD, SSDInference
+from .sizes import parse_size, resolve_size
+
+__all__ = ["Detector", "load_params", "check_image", "read_image", "ImageError",
+           "DEFAULT_PARAMS", "DEFAULT_CONFIG"]
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_PARAMS = MODELS_DIR / "face_mnv2_300.params"
+DEFAULT_CONFIG = MODELS_DIR / "face_mnv2_300.yaml"
+
+
+class ImageError(ValueError):
+    """An input that is not a usable 8-bit colour image."""
+
+
+def check_image(image_bgr: Any, name: str = "image") -> np.ndarray:
+    """Validate a BGR uint8 (H, W, 3) image; raise :class:`ImageError` explaining what is wrong."""
+    if not isinstance(image_bgr, np.ndarray):
+        raise ImageError(f"{name}: expected a numpy array (H, W, 3) uint8 BGR, got {type(image_bgr).__name__}")
+    if image_bgr.ndim == 2 or (image_bgr.ndim == 3 and image_bgr.shape[2] == 1):
+        raise ImageError(f"{name}: grayscale image of shape {image_bgr.shape}; convert it with "
+                         "cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)")
+    if image_bgr.ndim != 3 or image_bgr.shape[2] not in (3, 4):
+        raise ImageError(f"{name}: expected shape (H, W, 3), got {image_bgr.shape}")
+    if image_bgr.shape[2] == 4:
+        raise ImageError(f"{name}: 4-channel (BGRA) image; drop alpha with "
+                         "cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)")
+    if image_bgr.dtype != np.uint8:
+        raise ImageError(f"{name}: expected dtype uint8, got {image_bgr.dtype} (16-bit or float images "
+                         "must be converted to 8 bits, e.g. (img / 257).astype(np.uint8))")
+    if image_bgr.shape[0] < 8 or image_bgr.shape[1] < 8:
+        raise ImageError(f"{name}: image too small {image_bgr.shape[:2]}")
+    return image_bgr
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as BGR uint8 (grayscale, alpha and 16-bit are converted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"{path}: not a readable image file")
+    return img
+
+
+def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
+    """Load a ``.params`` file with an error naming the file and the mismatched parameter."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file not found: {path}")
+    try:
+        loaded = mx.nd.load(str(path))
+    except mx.base.MXNetError as e:
+        raise ValueError(f"{path}: not a valid MXNet .params file (truncated or corrupt): "
+                         f"{str(e).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: not a Gluon parameter file (no parameter names)")
+    params = net._collect_params_with_prefix()
+    missing = [k for k in params if k not in loaded]
+    extra = [k for k in loaded if k not in params]
+    if missing:
+        raise ValueError(f"{path}: parameter {missing[0]!r} missing from the file "
+                         f"({len(missing)} missing; does the config match the model?)")
+    if extra:
+        raise ValueError(f"{path}: unexpected parameter {extra[0]!r} in the file "
+                         f"({len(extra)} extra; does the config match the model?)")
+    for k, p in params.items():
+        arr = loaded[k]
+        if p.shape is not None and all(s > 0 for s in p.shape) and tuple(p.shape) != arr.shape:
+            raise ValueError(f"{path}: parameter {k!r} has shape {arr.shape} in the file but "
+                             f"{tuple(p.shape)} in the model (does the config match?)")
+    net.load_parameters(str(path), ctx=ctx or mx.cpu())
+
+
+class Detector:
+    """Face detector on one device. Boxes come out in pixels of the original image."""
+
+    def __init__(self, cfg: Config, ssd: SSD, ctx=None, fused: bool = True,
+                 source: str = "") -> None:
+        self.cfg = cfg
+        self.ctx = ctx or mx.cpu()
+        self.ssd = ssd
+        self.net = SSDInference(ssd, cfg.eval)
+        self.fused = fused
+        self.source = source
+        self._hybridize()
+
+    def _hybridize(self) -> None:
+        if self.fused:
+            try:
+                self.net.hybridize(static_alloc=True, backend="MKLDNN")
+                return
+            except Exception:  # pragma: no cover - backend missing in this build
+                self.fused = False
+        self.net.hybridize(static_alloc=True)
+
+    @classmethod
+    def from_files(cls, params: str | Path, config: Optional[str | Path] = None, ctx=None,
+                   fused: bool = True, overrides=()) -> "Detector":
+        """Load ``params`` with its config (default: the ``.yaml`` next to it)."""
+        params = Path(params)
+        if config is None:
+            config = params.with_suffix(".yaml")
+        cfg = load_config(config, overrides)
+        ssd = SSD(cfg)
+        load_params(ssd, params, ctx)
+        return cls(cfg, ssd, ctx=ctx, fused=fused, source=str(params))
+
+    @classmethod
+    def default(cls, ctx=None, fused: bool = True, overrides=()) -> "Detector":
+        """The face model shipped in the package."""
+        if not DEFAULT_PARAMS.is_file():
+            raise FileNotFoundError(f"the shipped model is missing: {DEFAULT_PARAMS}")
+        return cls.from_files(DEFAULT_PARAMS, DEFAULT_CONFIG, ctx=ctx, fused=fused,
+                              overrides=overrides)
+
+    def describe(self) -> Dict[str, Any]:
+        e = self.cfg.eval
+        return {"model": self.source, "width": self.cfg.model.width, "head": self.cfg.model.head,
+                "default_size": e.size, "score_threshold": e.score_threshold, "nms_iou": e.nms_iou,
+                "pre_nms_topk": e.pre_nms_topk, "max_detections": e.max_detections,
+                "fused": self.fused}
+
+    def input_size(self, width: int, height: int, size: Optional[str] = None) -> Tuple[int, int]:
+        """Network input (w, h) for an image of that size (``size`` defaults to ``eval.size``)."""
+        w, h = resolve_size(size if size is not None else self.cfg.eval.size, width, height)
+        limit = self.cfg.anchors.max_input_size
+        if max(w, h) > limit:  # keep within the anchor grid: scale down preserving aspect
+            s = limit / float(max(w, h))
+            w, h = max(32, int(w * s)), max(32, int(h * s))
+        return w, h
+
+    def preprocess(self, image_bgr: np.ndarray, size: Optional[str] = None
+                   ) -> Tuple[mx.nd.NDArray, Tuple[float, float]]:
+        """BGR uint8 -> (1, 3, h, w) float RGB batch and the (sx, sy) scale back to the image."""
+        img = check_image(image_bgr)
+        H, W = img.shape[:2]
+        w, h = self.input_size(W, H, size)
+        if (w, h) != (W, H):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        x = mx.nd.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None], ctx=self.ctx)
+        return x, (W / float(w), H / float(h))
+
+    def postprocess(self, ids, scores, boxes, scale: Tuple[float, float], image_hw: Tuple[int, int],
+                    threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        ids = ids[0, :, 0].asnumpy()
+        sc = scores[0, :, 0].asnumpy()
+        bx = boxes[0].asnumpy()
+        keep = ids >= 0
+        if threshold is not None:
+            keep &= sc >= threshold
+        sc, bx = sc[keep], bx[keep]
+        bx = bx * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
+        H, W = image_hw
+        bx[:, 0::2] = np.clip(bx[:, 0::2], 0, W)
+        bx[:, 1::2] = np.clip(bx[:, 1::2], 0, H)
+        ok = (bx[:, 2] > bx[:, 0]) & (bx[:, 3] > bx[:, 1])
+        return bx[ok].astype(np.float32), sc[ok].astype(np.float32)
+
+    def predict(self, image_bgr: np.ndarray, size: Optional[str] = None,
+                threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Faces in a BGR uint8 image: ``boxes_xyxy_px (K, 4)`` and ``scores (K,)``, best first.
+
+        ``size``: 'original', 'WxH' or 'max-side N' (default ``eval.size``); ``threshold``
+        drops scores below it (default: keep everything above ``eval.score_threshold``).
+        """
+        x, scale = self.preprocess(image_bgr, size)
+        ids, scores, boxes = self.net(x)
+        return self.postprocess(ids, scores, boxes, scale, image_bgr.shape[:2], threshold)
+
+    def timed_predict(self, image_bgr: np.ndarray, size: Optional[str] = None,
+                      threshold: Optional[float] = None):
+        """:meth:`predict` plus the wall time in milliseconds."""
+        t0 = time.perf_counter()
+        out = self.predict(image_bgr, size, threshold)
+        return out, (time.perf_counter() - t0) * 1000.0

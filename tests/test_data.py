@@ -1,0 +1,426 @@
+"""Tests for ssd_mnv2.data (WIDER FACE / VOC parsing, validation, augmentation, preview)."""
+import os
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from ssd_mnv2.data.preview import save_preview_grid
+from ssd_mnv2.data.transforms import (TrainAugment, ValTransform, hflip, photometric_distort,
+                                      random_flip, random_square_crop, random_zoom_out,
+                                      resize_with_random_interp)
+from ssd_mnv2.data.voc import VOCError, VOCFaceDataset, parse_voc_xml
+from ssd_mnv2.data.widerface import LabelError, WiderFaceDataset, parse_wider_labels
+
+REAL_WIDER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "widerface")
+if not os.path.isdir(REAL_WIDER):
+    REAL_WIDER = "/work/shared/data/widerface"
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+def _face_image(w, h, boxes_xyxy, seed=0):
+    """Background noise + one filled ellipse ("face") per box."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(40, 120, size=(h, w, 3), dtype=np.uint8)
+    for x1, y1, x2, y2 in boxes_xyxy:
+        c = (int((x1 + x2) / 2), int((y1 + y2) / 2))
+        ax = (max(1, int((x2 - x1) / 2)), max(1, int((y2 - y1) / 2)))
+        cv2.ellipse(img, c, ax, 0, 0, 360, (200, 170, 150), -1)
+        cv2.rectangle(img, (int(x1), int(y1)), (int(x2) - 1, int(y2) - 1), (0, 0, 255), 1)
+    return img
+
+
+def _write_jpg(path, img):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+
+
+GOOD_LABELS = """\
+ev/a.jpg
+2
+10 10 20 30 0 0 0 0 0 0
+50 20 16 16 1 0 0 1 0 0
+ev/b.jpg
+0
+0 0 0 0 0 0 0 0 0 0
+ev/c.jpg
+1
+5 5 4 6 2 1 0 0 1 1
+"""
+
+
+def _make_wider(tmp_path, labels=GOOD_LABELS, sizes=None, skip_images=()):
+    sizes = sizes or {"ev/a.jpg": (96, 64), "ev/b.jpg": (80, 60), "ev/c.jpg": (64, 48)}
+    img_dir = tmp_path / "images"
+    for rel, (w, h) in sizes.items():
+        if rel in skip_images:
+            continue
+        _write_jpg(img_dir / rel, _face_image(w, h, []))
+    img_dir.mkdir(exist_ok=True)
+    label = tmp_path / "gt.txt"
+    label.write_text(labels)
+    return str(img_dir), str(label)
+
+
+# ------------------------------------------------------------------------------------------
+# WIDER parser
+# ------------------------------------------------------------------------------------------
+def test_parse_wider_labels_including_zero_face_record(tmp_path):
+    _, label = _make_wider(tmp_path)
+    recs = parse_wider_labels(label)
+    assert [r.rel_path for r in recs] == ["ev/a.jpg", "ev/b.jpg", "ev/c.jpg"]
+    assert [r.line for r in recs] == [1, 5, 8]
+    a, b, c = recs
+    np.testing.assert_array_equal(a.boxes_xywh_px, [[10, 10, 20, 30], [50, 20, 16, 16]])
+    assert a.boxes_xywh_px.dtype == np.float32
+    np.testing.assert_array_equal(a.attributes[1], [1, 0, 0, 1, 0, 0])
+    assert b.boxes_xywh_px.shape == (0, 4) and b.attributes.shape == (0, 6)
+    np.testing.assert_array_equal(c.attributes[0], [2, 1, 0, 0, 1, 1])
+    assert c.face_line(0) == 10
+
+
+def test_parse_wider_count_one_zero_line_is_zero_face(tmp_path):
+    p = tmp_path / "gt.txt"
+    p.write_text("e/x.jpg\n1\n0 0 0 0 0 0 0 0 0 0\ne/y.jpg\n1\n1 1 2 2 0 0 0 0 0 0\n")
+    recs = parse_wider_labels(p)
+    assert recs[0].num_faces == 0 and recs[1].num_faces == 1 and recs[1].line == 4
+
+
+@pytest.mark.parametrize("body, bad_line, what", [
+    ("e/x.jpg\ntwo\n", 2, "not an integer"),
+    ("e/x.jpg\n1\n1 2 3 4 0 0 0 0 0\n", 3, "fields"),
+    ("e/x.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n1 2 3 4 0 0 0 0 0 0 7\n", 4, "fields"),
+    ("e/x.jpg\n1\n1 2 abc 4 0 0 0 0 0 0\n", 3, "non-number"),
+    ("e/x.jpg\n1\n1 2 nan 4 0 0 0 0 0 0\n", 3, "NaN"),
+    ("e/x.jpg\n1\n1 2 0 4 0 0 0 0 0 0\n", 3, "w=0"),
+    ("e/x.jpg\n1\n1 2 3 -4 0 0 0 0 0 0\n", 3, "h=-4"),
+    ("e/x.jpg\n3\n1 2 3 4 0 0 0 0 0 0\n1 2 3 4 0 0 0 0 0 0\n", 4, "truncated"),
+    ("e/x.jpg\n2\n1 2 3 4 0 0 0 0 0 0\ne/y.jpg\n0\n", 4, "truncated"),
+    ("e/x.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n1 2 3 4 0 0 0 0 0 0\n", 4, "expected an image path"),
+    ("e/x.jpg\n0\n1 2 3 4 0 0 0 0 0 0\n", 3, "not all zeros"),
+])
+def test_parse_wider_bad_lines(tmp_path, body, bad_line, what):
+    p = tmp_path / "bad_gt.txt"
+    p.write_text(body)
+    with pytest.raises(LabelError) as ei:
+        parse_wider_labels(p)
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}:{bad_line}: "), msg
+    assert what in msg
+    assert isinstance(ei.value, ValueError)
+
+
+# ------------------------------------------------------------------------------------------
+# WIDER dataset
+# ------------------------------------------------------------------------------------------
+def test_wider_dataset_sample_format_and_invalid_drop(tmp_path):
+    img_dir, label = _make_wider(tmp_path)
+    ds = WiderFaceDataset(img_dir, label)
+    assert len(ds) == 3 and ds.skipped == []
+    assert ds.num_invalid_dropped == 1  # second face of a.jpg is invalid-flagged
+    img, boxes = ds[0]
+    assert img.dtype == np.uint8 and img.shape == (64, 96, 3)
+    assert boxes.dtype == np.float32
+    np.testing.assert_array_equal(boxes, [[10, 10, 30, 40]])
+    assert ds.face_indices(0).tolist() == [0]
+    _, boxes_b = ds[1]
+    assert boxes_b.shape == (0, 4) and boxes_b.dtype == np.float32
+    assert ds.image_path(2).endswith(os.path.join("ev", "c.jpg"))
+    assert ds.records[2].rel_path == "ev/c.jpg"
+
+    ds2 = WiderFaceDataset(img_dir, label, drop_invalid=False, min_face_px=10)
+    assert ds2.num_invalid_dropped == 0
+    assert ds2.num_small_dropped == 1  # c.jpg face is 4x6
+    assert len(ds2.boxes(0)) == 2 and len(ds2.boxes(2)) == 0
+    assert ds2.num_faces == 2
+
+
+def test_wider_dataset_rgb_order(tmp_path):
+    img_dir, label = _make_wider(tmp_path)
+    bgr = np.zeros((64, 96, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red in BGR
+    cv2.imwrite(os.path.join(img_dir, "ev", "a.png"), bgr)
+    os.replace(os.path.join(img_dir, "ev", "a.png"), os.path.join(img_dir, "ev", "a.jpg"))
+    img, _ = WiderFaceDataset(img_dir, label)[0]
+    assert img[..., 0].mean() > 200 and img[..., 2].mean() < 50
+
+
+def test_wider_box_outside_image_error_and_skip(tmp_path):
+    labels = GOOD_LABELS.replace("10 10 20 30", "80 10 30 30")  # x2 = 110 > 96 + 2
+    img_dir, label = _make_wider(tmp_path, labels)
+    with pytest.raises(LabelError, match=rf"gt\.txt:3: .*outside"):
+        WiderFaceDataset(img_dir, label)
+    with pytest.warns(UserWarning) as rec:
+        ds = WiderFaceDataset(img_dir, label, skip_bad=True)
+    msgs = [str(w.message) for w in rec]
+    assert any("gt.txt:3:" in m and "outside" in m for m in msgs)
+    assert any("skipped 1 problem" in m for m in msgs)
+    assert len(ds.skipped) == 1 and ds.num_skipped_faces == 1
+    assert len(ds) == 3 and len(ds.boxes(0)) == 0
+
+
+def test_wider_box_within_tolerance_is_clipped(tmp_path):
+    labels = GOOD_LABELS.replace("10 10 20 30", "80 -1 17 30")  # 1 px over on two sides
+    img_dir, label = _make_wider(tmp_path, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = WiderFaceDataset(img_dir, label)
+    assert ds.num_clipped == 1
+    np.testing.assert_array_equal(ds.boxes(0), [[80, 0, 96, 29]])
+
+
+def test_wider_degenerate_box_in_dataset_is_reported(tmp_path):
+    labels = GOOD_LABELS.replace("5 5 4 6", "5 5 0 6")
+    img_dir, label = _make_wider(tmp_path, labels)
+    with pytest.raises(LabelError, match=r"gt\.txt:10: .*degenerate"):
+        WiderFaceDataset(img_dir, label)
+    with pytest.warns(UserWarning, match="degenerate"):
+        ds = WiderFaceDataset(img_dir, label, skip_bad=True)
+    assert ds.num_skipped_faces == 1 and len(ds) == 3
+
+
+def test_wider_missing_image_error_and_skip(tmp_path):
+    img_dir, label = _make_wider(tmp_path, skip_images=("ev/b.jpg",))
+    with pytest.raises(LabelError, match=r"gt\.txt:5: image file not found"):
+        WiderFaceDataset(img_dir, label)
+    with pytest.warns(UserWarning, match="not found"):
+        ds = WiderFaceDataset(img_dir, label, skip_bad=True)
+    assert len(ds) == 2 and ds.num_skipped_images == 1 and len(ds.skipped) == 1
+    assert [r.rel_path for r in ds.records] == ["ev/a.jpg", "ev/c.jpg"]
+
+
+def test_wider_unreadable_image_raises_naming_path(tmp_path):
+    img_dir, label = _make_wider(tmp_path)
+    ds = WiderFaceDataset(img_dir, label)
+    path = ds.image_path(0)
+    with open(path, "r+b") as f:  # keep the header, destroy the scan data
+        head = f.read(600)
+        f.seek(0)
+        f.truncate()
+        f.write(head)
+    with pytest.raises((IOError, OSError), match="a.jpg"):
+        ds[0]
+
+
+# ------------------------------------------------------------------------------------------
+# VOC
+# ------------------------------------------------------------------------------------------
+def _voc_xml(w, h, objects):
+    objs = ""
+    for name, (x1, y1, x2, y2), diff in objects:
+        objs += (f"<object><name>{name}</name><difficult>{diff}</difficult><bndbox>"
+                 f"<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+                 f"</bndbox></object>")
+    return (f"<annotation><filename>x.jpg</filename><size><width>{w}</width><height>{h}</height>"
+            f"<depth>3</depth></size>{objs}</annotation>")
+
+
+def _make_voc(tmp_path, extra_bad=None):
+    root = tmp_path / "voc"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    ann = {
+        "img1": _voc_xml(80, 60, [("face", (11, 11, 30, 40), 0), ("face", (41, 5, 60, 20), 1),
+                                  ("person", (1, 1, 80, 60), 0)]),
+        "img2": _voc_xml(64, 64, []),
+    }
+    if extra_bad:
+        ann["img3"] = extra_bad
+    for k, xml in ann.items():
+        (root / "Annotations" / f"{k}.xml").write_text(xml)
+        w, h = (80, 60) if k == "img1" else (64, 64)
+        _write_jpg(root / "JPEGImages" / f"{k}.jpg", _face_image(w, h, []))
+    (root / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(ann) + "\n")
+    return root
+
+
+def test_parse_voc_xml_with_difficult(tmp_path):
+    root = _make_voc(tmp_path)
+    boxes, diff, w, h = parse_voc_xml(root / "Annotations" / "img1.xml")
+    assert (w, h) == (80, 60)
+    np.testing.assert_array_equal(boxes, [[10, 10, 30, 40], [40, 4, 60, 20]])
+    assert diff.tolist() == [False, True]
+    boxes, diff, _, _ = parse_voc_xml(root / "Annotations" / "img1.xml", ("face", "person"))
+    assert len(boxes) == 3
+
+
+@pytest.mark.parametrize("xml, what", [
+    ("<annotation><object><name>face</name></object></annotation>", "missing <size>"),
+    (_voc_xml(80, 60, [("face", (10, 10, 10, 40), 0)]), "xmax<=xmin"),
+    (_voc_xml(80, 60, [("face", (10, "ten", 20, 40), 0)]), "not a number"),
+    (_voc_xml(80, 60, [("face", (10, 10, 20, 90), 0)]), "outside"),
+    ("<annotation><size><width>80</width></size></annotation>", "missing <height>"),
+    ("<annotation><size>", "XML error"),
+])
+def test_parse_voc_xml_errors_name_the_file(tmp_path, xml, what):
+    p = tmp_path / "bad.xml"
+    p.write_text(xml)
+    with pytest.raises(VOCError) as ei:
+        parse_voc_xml(p)
+    assert str(ei.value).startswith(str(p)) and what in str(ei.value)
+
+
+def test_voc_dataset_difficult_and_skip_bad(tmp_path):
+    root = _make_voc(tmp_path)
+    ds = VOCFaceDataset(root)
+    assert len(ds) == 2
+    img, boxes = ds[0]
+    assert img.shape == (60, 80, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(boxes, [[10, 10, 30, 40]])
+    assert len(ds.all_boxes(0)) == 2 and ds.difficult(0).tolist() == [False, True]
+    assert ds[1][1].shape == (0, 4)
+    assert len(VOCFaceDataset(root, keep_difficult=True)[0][1]) == 2
+
+    bad_root = _make_voc(tmp_path / "b", extra_bad=_voc_xml(64, 64, [("face", (5, 5, 2, 9), 0)]))
+    with pytest.raises(VOCError, match="img3.xml"):
+        VOCFaceDataset(bad_root)
+    with pytest.warns(UserWarning, match="img3.xml"):
+        ds = VOCFaceDataset(bad_root, split=str(bad_root / "ImageSets" / "Main" / "trainval.txt"),
+                            skip_bad=True)
+    assert len(ds) == 2 and len(ds.skipped) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# augmentation
+# ------------------------------------------------------------------------------------------
+def _aspect(b):
+    return (b[2] - b[0]) / (b[3] - b[1])
+
+
+def test_train_augment_boxes_valid_and_aspect_kept():
+    rng = np.random.default_rng(123)
+    aug = TrainAugment(size=128, crop_scale=(0.3, 1.0), zoom_out=2.0, min_face_px=0.0)
+    tracked_inside = 0
+    for t in range(200):
+        h, w = int(rng.integers(60, 200)), int(rng.integers(60, 200))
+        n = int(rng.integers(0, 5))
+        x1 = rng.uniform(0, w - 12, n)
+        y1 = rng.uniform(0, h - 12, n)
+        bw = np.minimum(rng.uniform(4, 60, n), w - x1)
+        bh = np.minimum(rng.uniform(4, 60, n), h - y1)
+        boxes = np.stack([x1, y1, x1 + bw, y1 + bh, np.arange(n)], 1).astype(np.float32)
+        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        out, ob = aug(img, boxes, rng=rng)
+        assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+        assert ob.dtype == np.float32 and ob.shape[1] == 5
+        if len(ob):
+            assert (ob[:, :4] >= 0).all() and (ob[:, :4] <= 128).all()
+            assert (ob[:, 2] > ob[:, 0]).all() and (ob[:, 3] > ob[:, 1]).all()
+        # track each output box back to its source by the id column
+        for b in ob:
+            src = boxes[int(b[4])]
+            # a box fully inside the crop is not clipped: its scale factor is the same on both
+            # axes, so its aspect ratio is unchanged; a clipped box is smaller on a clipped side
+            sx = (b[2] - b[0]) / (src[2] - src[0])
+            sy = (b[3] - b[1]) / (src[3] - src[1])
+            if abs(sx - sy) < 1e-3 * max(sx, sy):
+                tracked_inside += 1
+                assert abs(_aspect(b) - _aspect(src)) <= 1e-3 * _aspect(src)
+    assert tracked_inside > 50
+
+
+def test_square_crop_keeps_aspect_of_fully_inside_box_explicitly():
+    rng = np.random.default_rng(7)
+    img = np.zeros((120, 200, 3), np.uint8)
+    src = np.array([[90, 50, 110, 80, 0]], np.float32)  # 20 x 30 face, aspect 2/3
+    n_inside = 0
+    for _ in range(200):
+        crop, cb = random_square_crop(img, src, rng, (0.3, 1.0))
+        side = crop.shape[0]
+        assert crop.shape[:2] == (side, side)
+        assert len(cb) == 1  # the image has a face: crops must keep it
+        out, ob = resize_with_random_interp(crop, cb, 96, rng)
+        b = ob[0]
+        assert (b[:4] >= 0).all() and (b[:4] <= 96).all()
+        if cb[0, 2] - cb[0, 0] == 20 and cb[0, 3] - cb[0, 1] == 30:  # fully inside the crop
+            n_inside += 1
+            assert abs(_aspect(b) - 2 / 3) < 1e-4
+            assert abs((b[2] - b[0]) - 20 * 96 / side) < 1e-3
+    assert n_inside > 20
+
+
+def test_square_crop_fallback_and_no_faces():
+    rng = np.random.default_rng(0)
+    img = np.zeros((50, 100, 3), np.uint8)
+    crop, b = random_square_crop(img, np.zeros((0, 4), np.float32), rng)
+    assert crop.shape[0] == crop.shape[1] and b.shape == (0, 4)
+    # a face at the far left can't be in a centred square; tiny scale forces the fallback path
+    face = np.array([[0, 20, 4, 24]], np.float32)
+    crop, b = random_square_crop(img, face, rng, scale_range=(0.05, 0.05), max_trials=1)
+    assert crop.shape[:2] == (50, 50) and b.shape == (0, 4)  # largest centred square
+
+
+def test_flip_round_trip():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    boxes = np.array([[3, 4, 20, 30], [50, 0, 70, 40]], np.float32)
+    fi, fb = hflip(img, boxes)
+    np.testing.assert_array_equal(fb[0], [50, 4, 67, 30])
+    ri, rb = hflip(fi, fb)
+    np.testing.assert_array_equal(ri, img)
+    np.testing.assert_array_equal(rb, boxes)
+    seen = set()
+    for _ in range(20):
+        _, b = random_flip(img, boxes, rng)
+        seen.add(float(b[0, 0]))
+    assert seen == {3.0, 50.0}
+
+
+def test_zoom_out_and_photometric():
+    rng = np.random.default_rng(2)
+    img = np.full((30, 40, 3), 100, np.uint8)
+    boxes = np.array([[5, 5, 15, 20]], np.float32)
+    out, ob = random_zoom_out(img, boxes, rng, max_ratio=3.0)
+    assert out.shape[0] >= 30 and out.shape[1] >= 40
+    assert abs(out.shape[0] / 30 - out.shape[1] / 40) < 0.1
+    assert ob[0, 2] - ob[0, 0] == 10 and ob[0, 3] - ob[0, 1] == 15
+    x1, y1 = int(ob[0, 0]) - 5, int(ob[0, 1]) - 5
+    np.testing.assert_array_equal(out[y1:y1 + 30, x1:x1 + 40], img)
+    p = photometric_distort(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8), rng)
+    assert p.shape == (20, 20, 3) and p.dtype == np.uint8
+
+
+def test_val_transform_and_default_rng():
+    img = np.zeros((50, 100, 3), np.uint8)
+    out, b = ValTransform(64)(img, np.array([[10, 10, 50, 30]], np.float32))
+    assert out.shape == (64, 64, 3)
+    np.testing.assert_allclose(b, [[6.4, 12.8, 32, 38.4]], rtol=1e-5)
+    out, b = TrainAugment(32)(img, np.zeros((0, 4), np.float32))  # rng=None path
+    assert out.shape == (32, 32, 3) and b.shape == (0, 4)
+
+
+def test_min_face_px_after_resize():
+    rng = np.random.default_rng(3)
+    img = np.zeros((100, 100, 3), np.uint8)
+    boxes = np.array([[10, 10, 14, 14], [40, 40, 90, 90]], np.float32)
+    aug = TrainAugment(50, crop_scale=(1.0, 1.0), photometric=False, flip=False, min_face_px=5)
+    _, b = aug(img, boxes, rng=rng)  # sizes after resize: 2 px and 25 px
+    np.testing.assert_allclose(b, [[20, 20, 45, 45]])
+
+
+def test_preview_writes_png(tmp_path):
+    img_dir, label = _make_wider(tmp_path)
+    ds = WiderFaceDataset(img_dir, label)
+    out = save_preview_grid(ds, TrainAugment(64), str(tmp_path / "prev" / "grid.png"), n=4)
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert save_preview_grid(ds, ValTransform(32), str(tmp_path / "g2.png"), n=2)
+
+
+# ------------------------------------------------------------------------------------------
+# real data (optional)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not os.path.isdir(REAL_WIDER), reason="shared WIDER FACE copy not present")
+def test_real_dev_split_loads():
+    dev = os.path.join(REAL_WIDER, "dev")
+    with pytest.warns(UserWarning):
+        ds = WiderFaceDataset(os.path.join(dev, "images"),
+                              os.path.join(dev, "wider_face_dev_bbx_gt.txt"), skip_bad=True)
+    assert len(ds) == 320 and ds.num_faces_in_file == 2812
+    assert ds.num_skipped_images == 0 and len(ds.skipped) == 3  # three zero-width faces
+    img, boxes = ds[0]
+    assert img.ndim == 3 and img.dtype == np.uint8 and len(boxes) > 0
+    assert (boxes[:, 2] <= img.shape[1]).all() and (boxes[:, 3] <= img.shape[0]).all()
