@@ -27,7 +27,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
-        "onnx": ["onnx>=1.14,<1.17", "onnxruntime>=1.16,<1.21"],
+        "onnx": ["onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": ["ssd-mnv2=ssd_mnv2.cli:main"]},
 )

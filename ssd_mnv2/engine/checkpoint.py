@@ -35,28 +35,43 @@ class CheckpointError(RuntimeError):
     pass
 
 
-def optimizer_state(trainer: mx.gluon.Trainer) -> Dict[str, mx.nd.NDArray]:
-    """Optimizer state (first device) as a ``name#k -> NDArray`` dict (no pickle)."""
+def _structural_names(trainer: mx.gluon.Trainer, net: Optional[mx.gluon.Block]) -> List[str]:
+    """Stable names (``backbone.stages.0.1.gamma``) of the trainer's parameters, by index."""
+    if net is None:
+        return [p.name for p in trainer._params]
+    by_id = {id(p): n for n, p in net._collect_params_with_prefix().items()}
+    return [by_id.get(id(p), p.name) for p in trainer._params]
+
+
+def optimizer_state(trainer: mx.gluon.Trainer, net: Optional[mx.gluon.Block] = None
+                    ) -> Dict[str, mx.nd.NDArray]:
+    """Optimizer state (first device) as a ``name#k -> NDArray`` dict (no pickle).
+
+    Names are the network's structural parameter names, stable across processes.
+    """
     out: Dict[str, mx.nd.NDArray] = {}
     if not trainer._updaters:
         return out
+    names = _structural_names(trainer, net)
     states = trainer._updaters[0].states
-    for idx, p in enumerate(trainer._params):
+    for idx in range(len(trainer._params)):
         st = states.get(idx)
         if st is None:
             continue
         parts = st if isinstance(st, (tuple, list)) else (st,)
         for k, arr in enumerate(parts):
             if isinstance(arr, mx.nd.NDArray):
-                out[f"{p.name}#{k}"] = arr.copyto(mx.cpu())
+                out[f"{names[idx]}#{k}"] = arr.copyto(mx.cpu())
     return out
 
 
 def set_optimizer_state(trainer: mx.gluon.Trainer, arrays: Dict[str, mx.nd.NDArray],
-                        update_counts: Dict[str, int], num_update: int) -> None:
+                        update_counts: Dict[str, int], num_update: int,
+                        net: Optional[mx.gluon.Block] = None) -> None:
     """Restore :func:`optimizer_state` output into every device's updater."""
     opt = trainer._optimizer
-    by_name = {p.name: i for i, p in enumerate(trainer._params)}
+    by_name = {n: i for i, n in enumerate(_structural_names(trainer, net))}
+    by_name.update({p.name: i for i, p in enumerate(trainer._params)})  # older checkpoints
     grouped: Dict[int, Dict[int, mx.nd.NDArray]] = {}
     for key, arr in arrays.items():
         name, k = key.rsplit("#", 1)
@@ -69,15 +84,16 @@ def set_optimizer_state(trainer: mx.gluon.Trainer, arrays: Dict[str, mx.nd.NDArr
             vals = [parts[k].as_in_context(ctx) for k in sorted(parts)]
             upd.states[idx] = vals[0] if len(vals) == 1 else tuple(vals)
             upd.states_synced[idx] = True
-    opt._index_update_count = {by_name[n]: c for n, c in update_counts.items() if n in by_name}
+    counts = {by_name[n]: int(c) for n, c in update_counts.items() if n in by_name}
+    opt._all_index_update_counts = {i: dict(counts) for i in range(max(1, len(trainer._contexts)))}
+    opt._index_update_count = opt._all_index_update_counts[0]
     opt.num_update = int(num_update)
-    if hasattr(opt, "_all_index_update_counts"):
-        opt._all_index_update_counts = [opt._index_update_count]
 
 
-def _update_counts(trainer: mx.gluon.Trainer) -> Dict[str, int]:
+def _update_counts(trainer: mx.gluon.Trainer, net: Optional[mx.gluon.Block] = None) -> Dict[str, int]:
     counts = getattr(trainer._optimizer, "_index_update_count", {}) or {}
-    return {trainer._params[i].name: int(c) for i, c in counts.items() if i < len(trainer._params)}
+    names = _structural_names(trainer, net)
+    return {names[i]: int(c) for i, c in counts.items() if i < len(names)}
 
 
 def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[mx.gluon.Trainer],
@@ -96,8 +112,8 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
         net.save_parameters(str(tmp / "model.params"))
         full_state = dict(state)
         if trainer is not None:
-            mx.nd.save(str(tmp / "optim.params"), optimizer_state(trainer))
-            full_state["optimizer_update_counts"] = _update_counts(trainer)
+            mx.nd.save(str(tmp / "optim.params"), optimizer_state(trainer, net))
+            full_state["optimizer_update_counts"] = _update_counts(trainer, net)
             full_state["optimizer_num_update"] = int(trainer._optimizer.num_update)
         dump_config(cfg, tmp / "config.yaml")
         (tmp / "state.json").write_text(json.dumps(full_state, indent=1))

@@ -242,7 +242,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                                 update_on_kvstore=False if t.kvstore != "local" else None)
     if ck is not None and loaded["optim"]:
         set_optimizer_state(trainer, loaded["optim"], state.get("optimizer_update_counts", {}),
-                            state.get("optimizer_num_update", 0))
+                            state.get("optimizer_num_update", 0), net=net)
     if ck is not None and "rng" in state:
         _restore_rng(state["rng"])
     loss_fn = MultiBoxLoss(t.neg_ratio, t.box_weight, t.min_hard_negatives)

@@ -1,0 +1,137 @@
+"""Trainer: checkpoints, exact resume, NaN guard, two contexts, SIGKILL during a write."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
+from ssd_mnv2.engine.schedule import lr_at
+from ssd_mnv2.engine.trainer import NonFiniteLossError, fit, parse_ctx
+from ssd_mnv2.model.ssd import build_ssd
+from ssd_mnv2.predictor import load_params
+from synthetic import tiny_config, write_wider
+
+
+@pytest.fixture()
+def data(tmp_path):
+    write_wider(tmp_path / "d", n_images=8, zero_face_every=4)
+    return tmp_path / "d"
+
+
+def _params(out_dir):
+    ck = latest_checkpoint(out_dir)
+    return mx.nd.load(str(ck / "model.params"))
+
+
+def test_three_iterations_write_a_loadable_checkpoint(data, tmp_path):
+    cfg = tiny_config(data, tmp_path / "run")
+    res = fit(cfg, max_iters=3, progress=False)
+    assert res.global_step == 3
+    ck = latest_checkpoint(tmp_path / "run")
+    loaded = load_checkpoint(ck)
+    assert loaded["state"]["global_step"] == 3 and loaded["state"]["iteration"] == 3
+    assert loaded["optim"]  # Adam moments were saved (no pickle)
+    net = build_ssd(loaded["config"], init=False)
+    load_params(net, loaded["params"])
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_resume_is_exact(data, tmp_path):
+    cfg_a = tiny_config(data, tmp_path / "a")
+    fit(cfg_a, max_iters=6, progress=False)  # 4 iterations/epoch: crosses an epoch boundary
+    cfg_b = tiny_config(data, tmp_path / "b")
+    fit(cfg_b, max_iters=3, progress=False)
+    st = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
+    assert (st["epoch"], st["iteration"], st["global_step"]) == (0, 3, 3)
+    assert st["lr"] == pytest.approx(lr_at(cfg_b.train, 2, 4))
+    fit(cfg_b, resume=True, max_iters=3, progress=False)
+    st_a = load_checkpoint(latest_checkpoint(tmp_path / "a"))["state"]
+    st_b = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
+    assert st_a["global_step"] == st_b["global_step"] == 6
+    assert st_a["lr"] == pytest.approx(st_b["lr"])
+    pa, pb = _params(tmp_path / "a"), _params(tmp_path / "b")
+    for k in pa:
+        np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_epoch_logs_and_curves(data, tmp_path):
+    cfg = tiny_config(data, tmp_path / "run", train={"epochs": 2})
+    res = fit(cfg, progress=False)
+    assert res.epochs_done == 2
+    hist = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    assert (tmp_path / "run" / "log.csv").read_text().startswith("epoch,")
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_nan_guard_fires_and_keeps_last_good_checkpoint(data, tmp_path):
+    cfg = tiny_config(data, tmp_path / "run")
+    fit(cfg, max_iters=2, progress=False)
+    before = _params(tmp_path / "run")
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
+        fit(cfg, resume=True, poison_nan_at=3, progress=False)
+    after = _params(tmp_path / "run")
+    st = load_checkpoint(latest_checkpoint(tmp_path / "run"))["state"]
+    assert st["global_step"] == 2
+    for k in before:
+        np.testing.assert_array_equal(before[k].asnumpy(), after[k].asnumpy())
+
+
+def test_two_cpu_contexts(data, tmp_path):
+    assert parse_ctx("cpu:0,cpu:1") == [mx.cpu(0), mx.cpu(1)]
+    with pytest.raises(ValueError, match="--ctx"):
+        parse_ctx("tpu:0")
+    cfg = tiny_config(data, tmp_path / "run", train={"ctx": "cpu:0,cpu:1", "batch_size": 4})
+    res = fit(cfg, max_iters=2, progress=False)
+    assert res.global_step == 2
+
+
+def test_lr_schedule_warmup_cosine_step():
+    from ssd_mnv2.config import TrainCfg
+    t = TrainCfg(lr=0.1, epochs=10, warmup_epochs=1, schedule="cosine")
+    assert lr_at(t, 0, 10) == pytest.approx(0.01)
+    assert lr_at(t, 10, 10) == pytest.approx(0.1)
+    assert lr_at(t, 100, 10) == pytest.approx(0.001)
+    s = TrainCfg(lr=0.1, epochs=10, warmup_epochs=0, schedule="step", step_epochs=[5, 8], step_factor=0.1)
+    assert [round(lr_at(s, e * 10, 10), 6) for e in (0, 5, 8)] == [0.1, 0.01, 0.001]
+
+
+def test_sigkill_during_checkpoint_write_leaves_loadable_checkpoint(data, tmp_path):
+    """Kill the writer right after it starts writing a new checkpoint folder."""
+    cfg_dir = tmp_path / "run"
+    cfg = tiny_config(data, cfg_dir)
+    fit(cfg, max_iters=1, progress=False)  # a first good checkpoint
+    code = f"""
+import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
+import ssd_mnv2.engine.checkpoint as ck
+from synthetic import tiny_config
+from ssd_mnv2.engine.trainer import fit
+from pathlib import Path
+orig = ck.mx.nd.save
+def slow_save(*a, **k):
+    print('WRITING', flush=True)
+    import time; time.sleep(30)
+ck.mx.nd.save = slow_save
+fit(tiny_config(Path({str(data)!r}), Path({str(cfg_dir)!r})), resume=True, max_iters=1, progress=False)
+"""
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    t0 = time.time()
+    for line in p.stdout:
+        if "WRITING" in line:
+            break
+        assert time.time() - t0 < 120
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    ck = latest_checkpoint(cfg_dir)
+    loaded = load_checkpoint(ck)
+    assert loaded["state"]["global_step"] == 1
+    load_params(build_ssd(loaded["config"], init=False), loaded["params"])
