@@ -10,9 +10,11 @@ def add_parser(sub) -> None:
                                    "prediction folder (--pred). Prints the table; writes wider_eval.json "
                                    "and wider_pr.png into --out.")
     add_model_args(p)
-    p.add_argument("--images", default=None, help="folder of <event>/<name>.jpg")
+    p.add_argument("--images", default=None,
+                   help="folder of <event>/<name>.jpg (default: the config's data.val_images)")
     p.add_argument("--pred", default=None, help="score this prediction folder instead of running a model")
-    p.add_argument("--gt", required=True, help="folder with the official wider_*_val.mat files")
+    p.add_argument("--gt", default=None,
+                   help="folder with the official wider_*_val.mat files (default: data.val_gt_dir)")
     p.add_argument("--list", default=None, help="file of <event>/<name>.jpg lines restricting the set")
     p.add_argument("--size", default=None,
                    help="network input: original (default from config), WxH, or 'max-side N'")
@@ -23,12 +25,16 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..engine.evaluate import evaluate_detector, evaluate_predictions
 
-    if (args.images is None) == (args.pred is None):
-        raise ValueError("give exactly one of --images (run the model) or --pred (score predictions)")
+    if args.images is not None and args.pred is not None:
+        raise ValueError("give either --images (run the model) or --pred (score predictions), not both")
     if args.pred is not None:
+        if args.gt is None:
+            raise ValueError("--pred needs --gt (the folder of the official .mat files)")
         evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out)
         return 0
     det = load_detector(args)
-    evaluate_detector(det, args.images, args.gt, list_file=args.list,
+    images = args.images or det.cfg.data.val_images
+    gt = args.gt or det.cfg.data.val_gt_dir
+    evaluate_detector(det, images, gt, list_file=args.list,
                       size=args.size or det.cfg.eval.size, out_dir=args.out)
     return 0

@@ -87,16 +87,48 @@ def _no_wd_on_bn_and_bias(net: SSD) -> None:
 
 
 def _kvstore(cfg: Config):
+    from ..dist import check_dist_env
+
     kind = cfg.train.kvstore
     if kind == "horovod":
-        import horovod.mxnet as hvd  # noqa: F401  (optional dependency)
-
+        try:
+            import horovod.mxnet as hvd  # noqa: F401  (optional dependency)
+        except ImportError as e:
+            raise RuntimeError(
+                f"train.kvstore=horovod needs Horovod with MXNet support ({e}). Install it with "
+                "HOROVOD_WITH_MXNET=1 pip install horovod, launch with `horovodrun -np N "
+                "ssd-mnv2 train ... --kvstore horovod`, or use --kvstore dist_sync with "
+                "`ssd-mnv2 launch` (see docs/distributed.md).") from None
         hvd.init()
         return hvd, hvd.rank(), hvd.size()
+    check_dist_env(kind)  # dist_* without DMLC_* variables, or a launched worker on local
+    if kind == "dist_async":
+        raise RuntimeError(
+            "train.kvstore=dist_async is not supported: MXNet runs asynchronous updates only with "
+            "update_on_kvstore=True, i.e. the optimizer lives on the servers, so the per-step LR "
+            "schedule cannot reach it and its state (momentum/Adam moments) cannot be saved in "
+            "checkpoints (no exact --resume). Use --kvstore dist_sync.")
     if kind.startswith("dist"):
         kv = mx.kv.create(kind)
         return kv, kv.rank, kv.num_workers
     return kind, 0, 1
+
+
+def _check_workers_agree(kv, rank: int, num_workers: int, state: Dict[str, Any]) -> None:
+    """dist_*: every worker must start from the same step, or dist_sync would hang or diverge."""
+    key = 2 ** 30 - 7  # far from the Trainer's keys (0 .. number of parameters - 1)
+    mine = mx.nd.zeros((num_workers,))
+    mine[rank] = float(state["global_step"])
+    kv.init(key, mx.nd.zeros((num_workers,)))
+    kv.push(key, mine)  # no optimizer on the servers: they store the sum over workers
+    every = mx.nd.zeros((num_workers,))
+    kv.pull(key, out=every)
+    steps = [int(v) for v in every.asnumpy()]
+    if len(set(steps)) > 1:
+        raise RuntimeError(
+            f"distributed workers start from different steps {steps} (by rank): --resume found "
+            "different checkpoints. train.out_dir must be the same folder for every worker (a "
+            "shared file system, or copy rank 0's out_dir to every machine before resuming).")
 
 
 def _plot_curves(history: List[Dict[str, Any]], png: Path) -> None:
@@ -218,7 +250,9 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         print(f"data: {len(dataset.skipped)} problem(s) skipped (data.skip_bad=true); first: "
               f"{dataset.skipped[0]}")
     samples = build_train_samples(cfg, dataset, rank, num_workers)
-    iters_per_epoch = len(samples) // t.batch_size
+    # every worker runs the same number of steps (a dist_sync step waits for all workers): the
+    # smallest shard (len(dataset) // num_workers images) decides
+    iters_per_epoch = (len(dataset) // num_workers if num_workers > 1 else len(samples)) // t.batch_size
     if t.max_iters_per_epoch > 0:
         iters_per_epoch = min(iters_per_epoch, t.max_iters_per_epoch)
     if iters_per_epoch < 1:
@@ -229,6 +263,10 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     params = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
     opt_args: Dict[str, Any] = {"learning_rate": lr_at(t, state["global_step"], iters_per_epoch, base_lr),
                                 "wd": t.wd, "rescale_grad": 1.0 / len(ctx)}
+    if t.kvstore.startswith("dist") and num_workers > 1:
+        # dist_* kvstores sum the workers' gradients: average them (as Horovod does), so that
+        # train.lr_scaling alone decides how the LR grows with the global batch
+        opt_args["rescale_grad"] /= num_workers
     if t.optimizer == "sgd":
         opt_args["momentum"] = t.momentum
     if t.clip_gradient > 0:
@@ -237,9 +275,12 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         import horovod.mxnet as hvd
 
         trainer = hvd.DistributedTrainer(params, t.optimizer, opt_args)
+        hvd.broadcast_parameters(net.collect_params(), root_rank=0)  # same start on every worker
     else:
         trainer = gluon.Trainer(params, t.optimizer, opt_args, kvstore=kv,
                                 update_on_kvstore=False if t.kvstore != "local" else None)
+        if t.kvstore.startswith("dist"):
+            _check_workers_agree(kv, rank, num_workers, state)
     if ck is not None and loaded["optim"]:
         set_optimizer_state(trainer, loaded["optim"], state.get("optimizer_update_counts", {}),
                             state.get("optimizer_num_update", 0), net=net)
