@@ -57,8 +57,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on / holds ``host:port`` (a bind succeeds)."""
+    """True when no socket is bound to / listening on ``host:port`` (a new listener could bind).
+
+    Connections of a finished job linger in TIME_WAIT for a minute; like any server
+    (ps-lite sets SO_REUSEADDR too) this check ignores them.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

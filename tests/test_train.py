@@ -135,3 +135,27 @@ fit(tiny_config(Path({str(data)!r}), Path({str(cfg_dir)!r})), resume=True, max_i
     loaded = load_checkpoint(ck)
     assert loaded["state"]["global_step"] == 1
     load_params(build_ssd(loaded["config"], init=False), loaded["params"])
+
+
+def test_ctrl_c_saves_and_exits_cleanly(data, tmp_path):
+    out = tmp_path / "run"
+    code = f"""
+import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from synthetic import tiny_config
+from ssd_mnv2.engine.trainer import fit
+r = fit(tiny_config(Path({str(data)!r}), Path({str(out)!r}), train={{"epochs": 1000}}), progress=False)
+print("INTERRUPTED", r.interrupted, r.global_step, flush=True)
+"""
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    t0 = time.time()
+    while not (out / "last.json").exists():  # the first epoch's checkpoint
+        assert time.time() - t0 < 120 and p.poll() is None
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    stdout, _ = p.communicate(timeout=60)
+    assert p.returncode == 0
+    assert "INTERRUPTED True" in stdout
+    st = load_checkpoint(latest_checkpoint(out))["state"]
+    assert st["global_step"] >= 4

@@ -1,0 +1,293 @@
+"""Inference speed: median ms/image per backend and input size, with the stages timed apart.
+
+Stages: ``preprocess`` (check, resize, BGR->RGB, to tensor), ``forward`` (network + softmax +
+decode + NMS + top-k, in graph), ``postprocess`` (to numpy, threshold, scale, clip) and
+``end_to_end`` (``predict``: all of them); ``forward_only`` is the network alone (no decode/NMS).
+Set the thread count before MXNet is imported (``OMP_NUM_THREADS``): see ``benchmarks/inference.py``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["machine_info", "time_stages", "run_benchmark", "format_table", "BACKENDS", "SIZES"]
+
+BACKENDS = ("mxnet-plain", "mxnet-fused", "int8", "onnxruntime")
+SIZES = ("300x300", "640x480")
+TARGETS_MS = {"300x300": 8.0, "640x480": 25.0}
+
+
+def machine_info() -> Dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: Dict[str, Any] = {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
+                            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "(unset)")}
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l for l in f if l.startswith("flags")), "").split()
+        info["isa"] = " ".join(x for x in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if x in flags)
+    except OSError:
+        pass
+    import mxnet as mx
+
+    info["mxnet"] = mx.__version__
+    info["onednn"] = bool(mx.runtime.Features().is_enabled("MKLDNN"))
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        info["onnxruntime"] = "not installed"
+    try:
+        load = os.getloadavg()
+        info["load_avg_1min"] = round(load[0], 2)
+    except OSError:
+        pass
+    return info
+
+
+def _median_ms(fn: Callable[[], Any], reps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(ts)
+
+
+def time_stages(det: Any, image_bgr: np.ndarray, reps: int = 50, warmup: int = 5,
+                forward_only: Optional[Callable[[Any], Any]] = None) -> Dict[str, float]:
+    """Median milliseconds of each stage of ``det`` on ``image_bgr`` at its own size."""
+    size = f"{image_bgr.shape[1]}x{image_bgr.shape[0]}"
+    x, scale = det.preprocess(image_bgr, size)
+    is_mx = hasattr(det, "net")
+
+    def fwd():
+        if is_mx:
+            outs = det.net(x)
+            outs[0].wait_to_read()
+            for o in outs:
+                o.wait_to_read()
+            return outs
+        return det.forward(x)
+
+    outs = fwd()
+    res = {
+        "end_to_end": _median_ms(lambda: det.predict(image_bgr, size=size), reps, warmup),
+        "preprocess": _median_ms(lambda: det.preprocess(image_bgr, size), reps, warmup),
+        "forward": _median_ms(fwd, reps, warmup),
+        "postprocess": _median_ms(lambda: det.postprocess(outs, scale, image_bgr.shape[:2])
+                                  if not is_mx else det.postprocess(*outs, scale, image_bgr.shape[:2]),
+                                  reps, warmup),
+    }
+    if forward_only is not None:
+        forward_only(x)
+        res["forward_only"] = _median_ms(lambda: forward_only(x), reps, warmup)
+    return res
+
+
+def _mx_forward_only(det: Any) -> Callable[[Any], Any]:
+    """The SSD network alone, hybridized like ``det`` (fused or not)."""
+    import mxnet as mx
+    from mxnet.gluon.block import HybridBlock
+
+    class _Raw(HybridBlock):
+        def __init__(self, ssd):
+            super().__init__()
+            self.ssd = ssd
+
+        def hybrid_forward(self, F, x):
+            return self.ssd(x)
+
+    raw = _Raw(det.ssd)
+    if getattr(det, "fused", False):
+        raw.hybridize(static_alloc=True, backend="MKLDNN")
+    else:
+        raw.hybridize(static_alloc=True)
+    det._hybridize()
+
+    def run(x):
+        outs = raw(x)
+        mx.nd.waitall()
+        return outs
+
+    return run
+
+
+def _synthetic_image(w: int, h: int, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (7, 7), 0)
+    for _ in range(6):
+        s = int(rng.integers(20, max(21, min(w, h) // 3)))
+        x, y = int(rng.integers(0, w - s)), int(rng.integers(0, h - s))
+        cv2.ellipse(img, (x + s // 2, y + s // 2), (s // 2, int(s * 0.6)), 0, 0, 360,
+                    tuple(int(c) for c in rng.integers(120, 230, 3)), -1)
+    return img
+
+
+def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACKENDS,
+                  sizes: Sequence[str] = SIZES, reps: int = 50, warmup: int = 5,
+                  image: Optional[np.ndarray] = None, quantized: Optional[str] = None,
+                  calib_images: Optional[str] = None, threads: Optional[int] = None,
+                  log: Callable[[str], None] = print) -> List[Dict[str, Any]]:
+    """Rows of ``{backend, size, <stage>: ms, fps}``; a backend that cannot run gives a row with
+    ``error``. ``load_mxnet(fused=...)`` returns a float :class:`~ssd_mnv2.predictor.Detector`."""
+    import cv2
+
+    from .sizes import parse_size
+
+    rows: List[Dict[str, Any]] = []
+    images = {}
+    for s in sizes:
+        kind, wh = parse_size(s)
+        if kind != "fixed":
+            raise ValueError(f"benchmark sizes must be WxH, got {s!r}")
+        images[s] = (cv2.resize(image, wh, interpolation=cv2.INTER_AREA) if image is not None
+                     else _synthetic_image(*wh))
+    for b in backends:
+        try:
+            det, fwd_only = _make(b, load_mxnet, quantized, calib_images, threads, log)
+        except Exception as e:  # report and go on with the other backends
+            log(f"{b}: cannot run: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            for s in sizes:
+                rows.append({"backend": b, "size": s, "error": str(e).splitlines()[0] if str(e) else type(e).__name__})
+            continue
+        for s in sizes:
+            r = time_stages(det, images[s], reps, warmup, fwd_only)
+            r.update(backend=b, size=s, fps=1000.0 / r["end_to_end"])
+            log(f"{b:12s} {s:8s} end to end {r['end_to_end']:7.2f} ms  ({r['fps']:.1f} FPS)")
+            rows.append(r)
+    return rows
+
+
+def _make(backend: str, load_mxnet, quantized, calib_images, threads, log):
+    if backend in ("mxnet-plain", "mxnet-fused"):
+        det = load_mxnet(fused=backend == "mxnet-fused")
+        if backend == "mxnet-fused" and not det.fused:
+            raise RuntimeError("the MKLDNN (oneDNN) fusion backend is unavailable in this MXNet build")
+        return det, _mx_forward_only(det)
+    if backend == "int8":
+        import mxnet as mx
+
+        from .export import QuantizedDetector, quantize_detector
+
+        if quantized is None:
+            tmp = tempfile.mkdtemp(prefix="ssd_mnv2_int8_")
+            src = calib_images if calib_images else [_synthetic_image(300, 300, i) for i in range(16)]
+            log(f"int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
+            quantize_detector(load_mxnet(fused=False), src, tmp, num_calib=32 if calib_images else 16)
+            quantized = tmp
+        det = QuantizedDetector.from_dir(quantized)
+
+        def fwd(x, block=det.ssd):
+            outs = block(x)
+            mx.nd.waitall()
+            return outs
+
+        return det, fwd
+    if backend == "onnxruntime":
+        from .export import OnnxDetector, export_onnx, onnx_available
+
+        if not onnx_available():
+            raise RuntimeError("onnx/onnxruntime not installed")
+        tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
+        mxdet = load_mxnet(fused=False)
+        full = export_onnx(mxdet, tmp, name="full")
+        raw = export_onnx(mxdet, tmp, name="raw", graph="raw")
+        det = OnnxDetector(full["onnx"], mxdet.cfg, threads=threads)
+        raw_det = OnnxDetector(raw["onnx"], mxdet.cfg, threads=threads)
+        return det, raw_det.forward
+    raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+
+
+def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: str) -> str:
+    lines = [f"model: {model}",
+             "machine: " + ", ".join(f"{k}={v}" for k, v in info.items()),
+             "",
+             "| backend | input | end to end ms | FPS | preprocess | forward (+decode+NMS) | postprocess | forward only | target |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['backend']} | {r['size']} | n/a | | | | | | {r['error']} |")
+            continue
+        t = TARGETS_MS.get(r["size"])
+        ok = "" if t is None else (f"<= {t:g} ms " + ("ok" if r["end_to_end"] <= t else "MISSED"))
+        lines.append(f"| {r['backend']} | {r['size']} | {r['end_to_end']:.2f} | {r['fps']:.1f} | "
+                     f"{r['preprocess']:.2f} | {r['forward']:.2f} | {r['postprocess']:.2f} | "
+                     f"{r.get('forward_only', float('nan')):.2f} | {ok} |")
+    lines.append("")
+    lines.append("median over repetitions; end to end = predict() on a BGR uint8 image of that size "
+                 "(input size = image size).")
+    return "\n".join(lines)
+
+
+def load_mxnet_factory(params: Optional[str], config: Optional[str], overrides: Sequence[str] = ()
+                       ) -> Tuple[Callable[..., Any], str]:
+    """``load(fused=...)`` for the model named by params/config, or random weights (labelled)."""
+    from .predictor import DEFAULT_PARAMS, Detector
+
+    if params is None and config is None and DEFAULT_PARAMS.is_file():
+        params = str(DEFAULT_PARAMS)
+    if params is not None:
+        def load(fused=True):
+            return Detector.from_files(params, config, fused=fused, overrides=overrides)
+        return load, params
+    import mxnet as mx
+
+    from .config import load_config
+    from .model.ssd import build_ssd
+
+    cfg = load_config(config, overrides)
+    ssd = build_ssd(cfg)
+    ssd(mx.nd.zeros((1, 3, cfg.model.image_size, cfg.model.image_size)))
+    tmp = tempfile.mkdtemp(prefix="ssd_mnv2_bench_")
+    path = os.path.join(tmp, "random.params")
+    ssd.save_parameters(path)
+
+    def load_random(fused=True):
+        s = build_ssd(cfg, init=False)
+        s.load_parameters(path)
+        return Detector(cfg, s, fused=fused, source="RANDOM WEIGHTS (speed only)")
+
+    return load_random, f"RANDOM WEIGHTS (speed only), config {config or 'shipped yaml'}"
+
+
+def benchmark_main(args) -> int:
+    """Entry point shared by ``ssd-mnv2 benchmark`` and ``benchmarks/inference.py``."""
+    import json
+    import sys
+
+    from .predictor import read_image
+
+    load, model = load_mxnet_factory(args.params, args.config, args.overrides)
+    image = read_image(args.image) if args.image else None
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    info = machine_info()
+    info["threads"] = args.threads
+    rows = run_benchmark(load, backends, sizes, reps=args.reps, warmup=args.warmup, image=image,
+                         quantized=args.quantized, calib_images=args.calib_images, threads=args.threads,
+                         log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_table(rows, info, model))
+    if args.json:
+        from .io_utils import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"machine": info, "model": model, "rows": rows}, indent=1))
+    return 0

@@ -1,0 +1,520 @@
+"""Deployment: MXNet symbol export, ONNX export + an ONNX Runtime detector, oneDNN int8.
+
+Exported graphs take **one float32 BGR image, NCHW, values 0..255** (``cv2.imread(...)``
+resized to the chosen size, transposed to (1, 3, H, W), cast to float32). The BGR->RGB swap and
+the [-1, 1] normalisation are inside the graph; resizing is the caller's job. Outputs (the
+"full" graph): ``ids (1, K, 1)``, ``scores (1, K, 1)``, ``boxes_xyxy (1, K, 4)`` in input
+pixels, best first, rows with id -1 empty (K = ``eval.max_detections``).
+
+ONNX: opset 13, dynamic H and W. With one class the whole graph (decode + NMS) is exported
+("full"); with several classes only the raw network is ("raw": logits, offsets, anchors) because
+the ONNX NMS conversion suppresses across classes, and :class:`OnnxDetector` decodes and runs
+NMS in numpy.
+
+int8: :func:`quantize_detector` quantizes the SSD network (not the decode/NMS, nor the anchor
+constants) with ``mx.contrib.quantization.quantize_net_v2`` (oneDNN), calibrated on real
+images; :class:`QuantizedDetector` loads the result.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import mxnet as mx
+import numpy as np
+from mxnet.gluon.block import HybridBlock
+
+from .config import Config, dump_config, load_config
+from .model.ssd import SSDInference
+from .predictor import Detector, check_image
+
+__all__ = ["BGRInput", "export_mxnet", "load_exported_mxnet", "export_onnx", "OnnxDetector",
+           "onnx_available", "quantize_detector", "QuantizedDetector", "int8_available",
+           "compare_ap", "make_detector", "decode_nms_numpy", "ONNX_OPSET"]
+
+ONNX_OPSET = 13
+
+
+class BGRInput(HybridBlock):
+    """Wrap a network taking RGB so that it takes BGR (channel swap inside the graph)."""
+
+    def __init__(self, net: HybridBlock, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.net = net
+
+    def hybrid_forward(self, F, x):
+        rgb = F.concat(F.slice_axis(x, axis=1, begin=2, end=3), F.slice_axis(x, axis=1, begin=1, end=2),
+                       F.slice_axis(x, axis=1, begin=0, end=1), dim=1)
+        return self.net(rgb)
+
+
+def _parse_wh(size: Union[None, str, Tuple[int, int]], cfg: Config) -> Tuple[int, int]:
+    if size is None:
+        return cfg.model.image_size, cfg.model.image_size
+    if isinstance(size, str):
+        from .sizes import parse_size
+
+        kind, wh = parse_size(size)
+        if kind != "fixed":
+            raise ValueError(f"export size must be WxH (e.g. 640x480), got {size!r}")
+        return wh
+    return int(size[0]), int(size[1])
+
+
+def _export_block(block: HybridBlock, prefix: str, wh: Tuple[int, int]) -> None:
+    block.hybridize(static_alloc=False)
+    block(mx.nd.zeros((1, 3, wh[1], wh[0])))
+    block.export(prefix, epoch=0)
+
+
+def export_mxnet(detector: Detector, out_dir: Union[str, Path], size=None, name: str = "face_detector"
+                 ) -> Dict[str, str]:
+    """Write ``<out>/<name>-symbol.json``, ``-0000.params``, ``.yaml`` (resolved config) and
+    ``-export.json`` (input description). ``size`` (WxH) is only used to trace the graph: the
+    exported graph accepts any input size."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wh = _parse_wh(size, detector.cfg)
+    prefix = str(out / name)
+    _export_block(BGRInput(SSDInference(detector.ssd, detector.cfg.eval)), prefix, wh)
+    detector._hybridize()  # tracing re-hybridized the shared SSD: restore the detector's mode
+    dump_config(detector.cfg, prefix + ".yaml")
+    meta = {"format": "mxnet", "input": {"name": "data", "layout": "NCHW", "channels": "BGR",
+                                         "dtype": "float32", "range": [0, 255], "traced_size_wh": list(wh),
+                                         "dynamic_hw": True},
+            "outputs": ["ids (1,K,1)", "scores (1,K,1)", "boxes_xyxy_px (1,K,4)"],
+            "source": getattr(detector, "source", "")}
+    Path(prefix + "-export.json").write_text(json.dumps(meta, indent=1))
+    return {"symbol": prefix + "-symbol.json", "params": prefix + "-0000.params",
+            "config": prefix + ".yaml", "meta": prefix + "-export.json"}
+
+
+def load_exported_mxnet(prefix: Union[str, Path], ctx=None) -> mx.gluon.SymbolBlock:
+    """The exported graph as a SymbolBlock (input 'data': (1, 3, H, W) float32 BGR 0..255)."""
+    prefix = str(prefix)
+    for suffix in ("-symbol.json", "-0000.params"):
+        if not os.path.isfile(prefix + suffix):
+            raise FileNotFoundError(f"exported model file not found: {prefix + suffix}")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"], prefix + "-0000.params",
+                                            ctx=ctx or mx.cpu())
+
+
+# ----------------------------------------------------------------------------- ONNX
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _onnx_compat(opset: int):
+    """Make mxnet 1.9's exporter work with current onnx: target ``opset`` (mxnet has converters
+    up to 13; by default it would stamp the newest opset of the installed onnx on the model) and
+    provide ``onnx.mapping`` (removed in onnx 1.16) if missing."""
+    import onnx
+    import onnx.defs
+
+    added = False
+    if not hasattr(onnx, "mapping"):
+        from onnx import helper
+
+        m = types.ModuleType("onnx.mapping")
+        pairs = {}
+        for t in onnx.TensorProto.DataType.values():
+            try:
+                pairs[t] = np.dtype(helper.tensor_dtype_to_np_dtype(t))
+            except Exception:
+                continue
+        m.TENSOR_TYPE_TO_NP_TYPE = pairs
+        m.NP_TYPE_TO_TENSOR_TYPE = {}
+        for t, d in pairs.items():
+            m.NP_TYPE_TO_TENSOR_TYPE.setdefault(d, t)
+        m.NP_TYPE_TO_TENSOR_TYPE[np.dtype("float32")] = onnx.TensorProto.FLOAT
+        m.NP_TYPE_TO_TENSOR_TYPE[np.dtype("int64")] = onnx.TensorProto.INT64
+        m.NP_TYPE_TO_TENSOR_TYPE[np.dtype("bool")] = onnx.TensorProto.BOOL
+        onnx.mapping = m
+        sys.modules["onnx.mapping"] = m
+        added = True
+    orig = onnx.defs.onnx_opset_version
+    onnx.defs.onnx_opset_version = lambda: opset
+    try:
+        yield
+    finally:
+        onnx.defs.onnx_opset_version = orig
+        if added:
+            del onnx.mapping
+            sys.modules.pop("onnx.mapping", None)
+
+
+def export_onnx(detector: Detector, out_dir: Union[str, Path], size=None, name: str = "face_detector",
+                graph: str = "auto", dynamic: bool = True, opset: int = ONNX_OPSET) -> Dict[str, str]:
+    """Write ``<out>/<name>.onnx`` (+ ``.yaml`` config, ``-export.json`` meta).
+
+    ``graph``: 'full' (decode + NMS inside, single class only), 'raw' (network outputs; decode
+    and NMS done by :class:`OnnxDetector` in numpy) or 'auto' (full when there is one class).
+    ``dynamic``: H and W of the input are free (else fixed to ``size``)."""
+    try:
+        import onnx
+    except ImportError:
+        raise RuntimeError("ONNX export needs the onnx package: pip install onnx") from None
+    cfg = detector.cfg
+    if graph == "auto":
+        graph = "full" if cfg.model.num_classes == 1 else "raw"
+    if graph not in ("full", "raw"):
+        raise ValueError(f"graph must be auto, full or raw, got {graph!r}")
+    wh = _parse_wh(size, cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = str(out / f"{name}.onnx")
+    inner = SSDInference(detector.ssd, cfg.eval) if graph == "full" else detector.ssd
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, "m")
+        block = BGRInput(inner)
+        _export_block(block, prefix, wh)
+        import logging
+
+        level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # box_nms class warning: irrelevant for 1 class
+        try:
+            with _onnx_compat(opset):
+                mx.onnx.export_model(prefix + "-symbol.json", prefix + "-0000.params",
+                                     in_shapes=[(1, 3, wh[1], wh[0])], in_types=[np.float32],
+                                     onnx_file_path=onnx_path, dynamic=dynamic,
+                                     dynamic_input_shapes=[(1, 3, None, None)] if dynamic else None)
+        finally:
+            logging.getLogger().setLevel(level)
+    detector._hybridize()  # tracing re-hybridized the shared blocks: restore the detector's mode
+    # initializers listed as graph inputs block constant folding in onnxruntime: drop them
+    model = onnx.load(onnx_path)
+    inits = {i.name for i in model.graph.initializer}
+    keep = [i for i in model.graph.input if i.name not in inits]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    onnx.checker.check_model(model)
+    onnx.save(model, onnx_path)
+    dump_config(cfg, str(out / f"{name}.yaml"))
+    meta = {"format": "onnx", "opset": opset, "graph": graph,
+            "input": {"name": keep[0].name, "layout": "NCHW", "channels": "BGR", "dtype": "float32",
+                      "range": [0, 255], "traced_size_wh": list(wh), "dynamic_hw": bool(dynamic)},
+            "outputs": (["ids (1,K,1)", "scores (1,K,1)", "boxes_xyxy_px (1,K,4)"] if graph == "full"
+                        else ["cls_logits (1,N,C+1)", "box_offsets (1,N,4)", "anchors_cxcywh (1,N,4)"]),
+            "source": getattr(detector, "source", "")}
+    meta_path = str(out / f"{name}-export.json")
+    Path(meta_path).write_text(json.dumps(meta, indent=1))
+    return {"onnx": onnx_path, "config": str(out / f"{name}.yaml"), "meta": meta_path}
+
+
+def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy NMS, boxes (n, 4) xyxy sorted by descending score; returns kept indices."""
+    x1, y1, x2, y2 = boxes.T
+    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    order = np.arange(len(boxes))
+    keep: List[int] = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
+        inter = iw * ih
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+        order = rest[ov <= iou]
+    return np.asarray(keep, np.int64)
+
+
+def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors: np.ndarray, cfg: Config
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numpy twin of :class:`~ssd_mnv2.model.ssd.SSDInference` for one image.
+
+    ``cls_logits (N, C+1)``, ``offsets (N, 4)``, ``anchors (N, 4)`` cx cy w h -> ``ids (K,)``,
+    ``scores (K,)``, ``boxes_xyxy (K, 4)`` in input pixels, best first (class-aware NMS)."""
+    e = cfg.eval
+    v = cfg.anchors.variances
+    z = cls_logits - cls_logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    a = anchors
+    cx = offsets[:, 0] * v[0] * a[:, 2] + a[:, 0]
+    cy = offsets[:, 1] * v[1] * a[:, 3] + a[:, 1]
+    hw = np.exp(np.minimum(offsets[:, 2] * v[2], 4.135)) * a[:, 2] / 2
+    hh = np.exp(np.minimum(offsets[:, 3] * v[3], 4.135)) * a[:, 3] / 2
+    boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
+    C = p.shape[1] - 1
+    fg = p[:, 1:].T.reshape(-1)  # class-major, as the graph
+    ids_all = np.repeat(np.arange(C), p.shape[0])
+    box_all = np.tile(boxes, (C, 1))
+    cand = np.nonzero(fg > e.score_threshold)[0]
+    cand = cand[np.argsort(-fg[cand], kind="stable")][:e.pre_nms_topk]
+    kept: List[np.ndarray] = []
+    for c in range(C):
+        idx = cand[ids_all[cand] == c]
+        if idx.size:
+            kept.append(idx[_nms_numpy(box_all[idx], fg[idx], e.nms_iou)])
+    if not kept:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32)
+    k = np.concatenate(kept)
+    k = k[np.argsort(-fg[k], kind="stable")][:e.max_detections]
+    return ids_all[k].astype(np.float32), fg[k].astype(np.float32), box_all[k]
+
+
+class OnnxDetector:
+    """ONNX Runtime twin of :class:`~ssd_mnv2.predictor.Detector` (same ``predict`` API)."""
+
+    def __init__(self, onnx_path: Union[str, Path], config: Union[None, str, Path, Config] = None,
+                 threads: Optional[int] = None, overrides: Sequence[str] = ()) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("the onnxruntime backend needs: pip install onnxruntime") from None
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {onnx_path}")
+        if isinstance(config, Config):
+            self.cfg = config
+        else:
+            self.cfg = load_config(config if config is not None else onnx_path.with_suffix(".yaml"), overrides)
+        meta_path = onnx_path.with_name(onnx_path.stem + "-export.json")
+        self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        n = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        if n:
+            opts.intra_op_num_threads = n
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ValueError(f"{onnx_path}: not a loadable ONNX model: {str(e).splitlines()[0]}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        outs = self.session.get_outputs()
+        self.graph = self.meta.get("graph") or ("full" if len(outs) == 3 and outs[2].shape[-1] == 4
+                                                 and outs[0].shape[-1] == 1 else "raw")
+        self.source = str(onnx_path)
+        self.fused = False
+        self.threads = n
+
+    def describe(self) -> Dict[str, Any]:
+        e = self.cfg.eval
+        return {"model": self.source, "backend": "onnxruntime", "graph": self.graph,
+                "width": self.cfg.model.width, "default_size": e.size, "score_threshold": e.score_threshold,
+                "nms_iou": e.nms_iou, "max_detections": e.max_detections, "threads": self.threads}
+
+    input_size = Detector.input_size
+
+    def preprocess(self, image_bgr: np.ndarray, size: Optional[str] = None):
+        img = check_image(image_bgr)
+        H, W = img.shape[:2]
+        w, h = self.input_size(W, H, size)
+        if (w, h) != (W, H):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        x = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
+        return x, (W / float(w), H / float(h))
+
+    def forward(self, x: np.ndarray):
+        return self.session.run(None, {self.input_name: x})
+
+    def postprocess(self, outs, scale, image_hw, threshold=None):
+        if self.graph == "full":
+            ids, sc, bx = outs[0][0, :, 0], outs[1][0, :, 0], outs[2][0]
+        else:
+            ids, sc, bx = decode_nms_numpy(outs[0][0], outs[1][0], outs[2][0], self.cfg)
+        keep = ids >= 0
+        if threshold is not None:
+            keep &= sc >= threshold
+        sc, bx = sc[keep], bx[keep] * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
+        H, W = image_hw
+        bx[:, 0::2] = np.clip(bx[:, 0::2], 0, W)
+        bx[:, 1::2] = np.clip(bx[:, 1::2], 0, H)
+        ok = (bx[:, 2] > bx[:, 0]) & (bx[:, 3] > bx[:, 1])
+        return bx[ok].astype(np.float32), sc[ok].astype(np.float32)
+
+    def predict(self, image_bgr: np.ndarray, size: Optional[str] = None,
+                threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        x, scale = self.preprocess(image_bgr, size)
+        return self.postprocess(self.forward(x), scale, image_bgr.shape[:2], threshold)
+
+
+# ----------------------------------------------------------------------------- int8
+
+def int8_available() -> bool:
+    """oneDNN (MKLDNN) int8 kernels exist in this MXNet build."""
+    try:
+        return bool(mx.runtime.Features().is_enabled("MKLDNN"))
+    except Exception:  # pragma: no cover
+        return False
+
+
+def _calibration_batch(images: Union[str, Path, Sequence[np.ndarray]], num: int, wh: Tuple[int, int],
+                       seed: int = 0) -> np.ndarray:
+    """(n, 3, h, w) float32 RGB batch: ``num`` images (random, fixed seed) resized to ``wh``."""
+    if isinstance(images, (str, Path)):
+        from .inference import collect_images
+        from .predictor import read_image
+
+        paths = [p for p, _ in collect_images([images])]
+        random.Random(seed).shuffle(paths)
+        arrays = []
+        for p in paths:
+            if len(arrays) >= num:
+                break
+            try:
+                arrays.append(read_image(p))
+            except (ValueError, OSError):
+                continue
+    else:
+        arrays = list(images)[:num]
+    if not arrays:
+        raise ValueError("no calibration image could be read")
+    batch = np.empty((len(arrays), 3, wh[1], wh[0]), np.float32)
+    for i, img in enumerate(arrays):
+        rgb = cv2.cvtColor(cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+        batch[i] = rgb.transpose(2, 0, 1)
+    return batch
+
+
+def quantize_detector(detector: Detector, calib_images: Union[str, Path, Sequence[np.ndarray]],
+                      out_dir: Union[str, Path], num_calib: int = 200, calib_mode: str = "naive",
+                      size=None, name: str = "face_detector-int8", batch_size: int = 8,
+                      exclude_heads: bool = False) -> Dict[str, str]:
+    """Quantize the detector's SSD to int8 (oneDNN) and save ``<out>/<name>-symbol.json``,
+    ``-0000.params`` and ``.yaml``. Calibration: ``num_calib`` images from the folder
+    ``calib_images`` resized to ``size`` (default the training image size, square).
+
+    Not quantized: the anchor constants (their concat/slices would be clipped to the calibrated
+    range), every Concat, the decode and the NMS (they are outside the quantized graph)."""
+    if not int8_available():
+        raise RuntimeError("this MXNet build has no oneDNN (MKLDNN): int8 is unavailable")
+    if calib_mode not in ("naive", "entropy", "none"):
+        raise ValueError(f"calib_mode must be naive, entropy or none, got {calib_mode!r}")
+    from mxnet.contrib.quantization import quantize_net_v2
+
+    wh = _parse_wh(size, detector.cfg)
+    batch = _calibration_batch(calib_images, num_calib, wh)
+    bs = max(1, min(batch_size, len(batch)))
+    n = (len(batch) // bs) * bs
+    it = mx.io.NDArrayIter(data=mx.nd.array(batch[:n]), batch_size=bs, data_name="data")
+    excl_match = ["anchorgrid"] + (["cls_heads", "box_heads", "hybridsequential1", "hybridsequential2"]
+                                   if exclude_heads else [])
+    ssd = detector.ssd
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qnet = quantize_net_v2(ssd, quantized_dtype="auto", quantize_mode="full",
+                               exclude_layers_match=excl_match, exclude_operators=["Concat"],
+                               calib_data=it if calib_mode != "none" else None,
+                               data_shapes=None if calib_mode != "none" else [mx.io.DataDesc("data", (1, 3, wh[1], wh[0]))],
+                               calib_mode=calib_mode, num_calib_examples=n, ctx=mx.cpu())
+    detector._hybridize()  # quantize_net re-hybridized the shared SSD
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = str(out / name)
+    qnet.hybridize(static_alloc=True)
+    qnet(mx.nd.zeros((1, 3, wh[1], wh[0])))
+    qnet.export(prefix, epoch=0)
+    dump_config(detector.cfg, prefix + ".yaml")
+    meta = {"format": "mxnet-int8", "calib_mode": calib_mode, "num_calib": int(n), "calib_size_wh": list(wh),
+            "input": "(1, 3, H, W) float32 RGB 0..255 (the SSD's input; decode/NMS added at load)",
+            "source": getattr(detector, "source", "")}
+    Path(prefix + "-export.json").write_text(json.dumps(meta, indent=1))
+    return {"symbol": prefix + "-symbol.json", "params": prefix + "-0000.params", "config": prefix + ".yaml",
+            "meta": prefix + "-export.json", "dir": str(out)}
+
+
+class QuantizedDetector(Detector):
+    """A :class:`~ssd_mnv2.predictor.Detector` whose SSD is the int8 graph of :func:`quantize_detector`
+    (decode + NMS stay float, in graph)."""
+
+    @classmethod
+    def from_dir(cls, path: Union[str, Path], overrides: Sequence[str] = ()) -> "QuantizedDetector":
+        path = Path(path)
+        if path.is_dir():
+            syms = sorted(path.glob("*-symbol.json"))
+            if len(syms) != 1:
+                raise FileNotFoundError(f"{path}: expected one *-symbol.json of a quantized model, found {len(syms)}")
+            prefix = str(syms[0])[: -len("-symbol.json")]
+        else:
+            prefix = str(path)
+        if not int8_available():
+            raise RuntimeError("this MXNet build has no oneDNN (MKLDNN): int8 models cannot run")
+        cfg = load_config(prefix + ".yaml", overrides)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            block = load_exported_mxnet(prefix)
+        block.cfg = cfg  # SSDInference reads ssd.cfg
+        return cls(cfg, block, fused=False, source=prefix)
+
+    def _hybridize(self) -> None:
+        self.fused = False
+        self.net.hybridize(static_alloc=True)
+
+    def describe(self) -> Dict[str, Any]:
+        d = super().describe()
+        d["backend"] = "int8"
+        return d
+
+
+def compare_ap(fp32: Any, int8: Any, images_dir: str, gt_dir: str, out_dir: Union[str, Path],
+               list_file: Optional[str] = None, size: Optional[str] = None) -> Dict[str, Any]:
+    """WIDER Easy/Medium/Hard AP of both detectors (``evaluate_detector``) and the int8 change."""
+    from .engine.evaluate import evaluate_detector
+
+    out = Path(out_dir)
+    res = {}
+    for tag, det in (("fp32", fp32), ("int8", int8)):
+        res[tag] = evaluate_detector(det, images_dir, gt_dir, list_file=list_file,
+                                     size=size or det.cfg.eval.size, out_dir=str(out / f"eval_{tag}"))
+    delta = {"ap": {k: res["int8"]["ap"][k] - v for k, v in res["fp32"]["ap"].items()},
+             "ms_per_image": {t: res[t].get("ms_per_image") for t in ("fp32", "int8")}}
+    res["delta"] = delta
+    (out / "int8_ap_change.json").write_text(json.dumps(res, indent=1, default=str))
+    return res
+
+
+# ----------------------------------------------------------------------------- backend choice
+
+def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantized: Optional[str] = None,
+                  overrides: Sequence[str] = (), threads: Optional[int] = None):
+    """A detector for ``backend`` ('mxnet', 'mxnet-plain', 'onnxruntime', 'int8').
+
+    ``load_mxnet(fused=...)`` returns the float MXNet detector (used directly, or exported to a
+    temporary ONNX file when ``onnx`` is not given). ``quantized``: folder of a quantized model."""
+    if quantized and backend in ("mxnet", "int8"):
+        backend = "int8"
+    if backend == "mxnet":
+        return load_mxnet(fused=True)
+    if backend == "mxnet-plain":
+        return load_mxnet(fused=False)
+    if backend == "onnxruntime":
+        if onnx:
+            return OnnxDetector(onnx, overrides=overrides, threads=threads)
+        if not onnx_available():
+            raise RuntimeError("the onnxruntime backend needs: pip install onnx onnxruntime")
+        tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
+        det = load_mxnet(fused=False)
+        paths = export_onnx(det, tmp)
+        return OnnxDetector(paths["onnx"], det.cfg, threads=threads)
+    if backend == "int8":
+        if not quantized:
+            raise ValueError("--backend int8 needs --quantized DIR (made by `ssd-mnv2 quantize`)")
+        return QuantizedDetector.from_dir(quantized, overrides=overrides)
+    raise ValueError(f"unknown backend {backend!r} (mxnet, mxnet-plain, onnxruntime, int8)")

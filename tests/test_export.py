@@ -1,0 +1,136 @@
+"""MXNet export round trip, ONNX vs MXNet, int8 quantization (tiny random model, seconds)."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from synthetic import make_image, tiny_config
+from ssd_mnv2 import export as ex
+from ssd_mnv2.model.ssd import build_ssd
+from ssd_mnv2.predictor import Detector
+
+
+def _model(num_classes=1):
+    names = ["face"] if num_classes == 1 else ["face", "other"]
+    cfg = tiny_config(model={"class_names": names}, eval={"max_detections": 50, "pre_nms_topk": 200})
+    ssd = build_ssd(cfg)
+    ssd(mx.nd.zeros((1, 3, 96, 96)))
+    rng = np.random.default_rng(0)
+    for k, p in ssd.collect_params().items():
+        if k.endswith(("running_var", "gamma")):
+            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
+        elif k.endswith(("running_mean", "beta")):
+            p.set_data(mx.nd.array(rng.normal(0, 0.3, p.shape)))
+    for p in ssd.cls_heads.collect_params(".*weight").values():  # distinct scores: no ties
+        p.set_data(mx.nd.array(rng.normal(0, 0.2, p.shape)))
+    return Detector(cfg, ssd, fused=False, source="random")
+
+
+def _assert_same_detections(b1, s1, b2, s2, score_tol, box_tol, top=20):
+    """Same detections, order-insensitive among near-equal scores: each of the top ``top``
+    detections of one has a twin (score and box within tolerance) in the other."""
+    assert abs(len(s1) - len(s2)) <= 1
+    for bs, ss, bo, so in ((b1, s1, b2, s2), (b2, s2, b1, s1)):
+        for b, s in zip(bs[:top], ss[:top]):
+            d = np.abs(so - s) <= score_tol
+            assert d.any(), f"score {s} has no twin"
+            assert (np.abs(bo[d] - b).max(axis=1) <= box_tol).any(), f"box {b} has no twin"
+
+
+@pytest.fixture(scope="module")
+def det():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(3)
+    return [make_image(rng, (160, 120), 2)[0], make_image(rng, (200, 150), 3)[0]]
+
+
+def test_export_mxnet_round_trip(tmp_path, det, images):
+    paths = ex.export_mxnet(det, tmp_path, size="128x96")
+    assert all(__import__("os").path.isfile(p) for p in paths.values())
+    sb = ex.load_exported_mxnet(tmp_path / "face_detector")
+    for img in images:  # other sizes than the traced one: dynamic H, W
+        x = mx.nd.array(img.transpose(2, 0, 1)[None].astype(np.float32))  # BGR, 0..255
+        got = [o.asnumpy() for o in sb(x)]
+        ref = [o.asnumpy() for o in det.net(det.preprocess(img)[0])]
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
+        np.testing.assert_allclose(got[2], ref[2], atol=1e-3)
+    from ssd_mnv2.config import load_config
+
+    assert load_config(paths["config"]) == det.cfg
+
+
+def test_export_cli(tmp_path, det, monkeypatch):
+    from ssd_mnv2 import cli
+    from ssd_mnv2.commands import export as cmd
+
+    monkeypatch.setattr(cmd, "load_detector", lambda args, **kw: det)
+    assert cli.main(["export", "--format", "mxnet", "--out", str(tmp_path), "--size", "128x96"]) == 0
+    assert (tmp_path / "face_detector-symbol.json").is_file()
+
+
+@pytest.mark.parametrize("graph", ["full", "raw"])
+def test_onnx_matches_mxnet(tmp_path, det, images, graph):
+    """ONNX Runtime vs MXNet on the same images. Tolerance: scores 1e-4, boxes 0.05 px."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    paths = ex.export_onnx(det, tmp_path, size="128x96", graph=graph)
+    od = ex.OnnxDetector(paths["onnx"], threads=1)
+    assert od.graph == graph
+    for img in images:
+        b1, s1 = det.predict(img, threshold=0.0)
+        b2, s2 = od.predict(img, threshold=0.0)
+        assert len(s1) > 5
+        _assert_same_detections(b1, s1, b2, s2, 1e-4, 0.05)
+        np.testing.assert_allclose(np.sort(s1)[-10:], np.sort(s2)[-10:], atol=1e-4)
+    # the MXNet detector is unchanged by the export (still its own hybridization)
+    b3, s3 = det.predict(images[0], threshold=0.0)
+    assert np.array_equal(s3, det.predict(images[0], threshold=0.0)[1])
+
+
+def test_onnx_raw_multiclass_numpy_nms(tmp_path, images):
+    pytest.importorskip("onnxruntime")
+    det2 = _model(num_classes=2)
+    paths = ex.export_onnx(det2, tmp_path)  # auto: raw graph for 2 classes
+    od = ex.OnnxDetector(paths["onnx"], threads=1)
+    assert od.graph == "raw"
+    b1, s1 = det2.predict(images[0], threshold=0.0)
+    b2, s2 = od.predict(images[0], threshold=0.0)
+    _assert_same_detections(b1, s1, b2, s2, 1e-4, 0.05)
+
+
+def test_onnx_backend_in_detect(tmp_path, det, images):
+    pytest.importorskip("onnxruntime")
+    import cv2
+
+    from ssd_mnv2.inference import detect_paths
+
+    paths = ex.export_onnx(det, tmp_path / "m")
+    cv2.imwrite(str(tmp_path / "a.jpg"), images[0])
+    od = ex.make_detector("onnxruntime", None, onnx=paths["onnx"])
+    s = detect_paths(od, [tmp_path / "a.jpg"], tmp_path / "out", threshold=0.0, verbose=False)
+    assert s.processed == 1 and s.faces > 0
+
+
+@pytest.mark.skipif(not ex.int8_available(), reason="no oneDNN int8 in this MXNet build")
+def test_quantize_tiny(tmp_path, images):
+    d = _model()
+    d.net.hybridize(static_alloc=True)
+    calib = [make_image(np.random.default_rng(i), (128, 96), 2)[0] for i in range(8)]
+    paths = ex.quantize_detector(d, calib, tmp_path, num_calib=8, size="96x96", batch_size=4)
+    q = ex.QuantizedDetector.from_dir(tmp_path)
+    for img in images:
+        b, s = q.predict(img, threshold=0.0)
+        assert b.ndim == 2 and b.shape[1] == 4 and b.shape[0] == s.shape[0] > 0
+        assert (b[:, 2] <= img.shape[1]).all() and (b[:, 3] <= img.shape[0]).all()
+        # raw int8 network close to float (anchors excluded from quantization: exact)
+        x, _ = d.preprocess(img)
+        ref = [o.asnumpy() for o in d.ssd(x)]
+        got = [o.asnumpy() for o in q.ssd(x)]
+        assert [g.shape for g in got] == [r.shape for r in ref]
+        np.testing.assert_array_equal(got[2], ref[2])
+    assert q.describe()["backend"] == "int8"
+    assert paths["dir"] == str(tmp_path)
