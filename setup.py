@@ -27,7 +27,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
-        "onnx": ["onnx", "onnxruntime"],
+        "onnx": ["onnx>=1.15,<1.24", "onnxruntime>=1.16"],
     },
     entry_points={"console_scripts": ["ssd-mnv2=ssd_mnv2.cli:main"]},
 )

@@ -68,8 +68,11 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
     try:
         loaded = mx.nd.load(str(path))
     except mx.base.MXNetError as e:
-        raise ValueError(f"{path}: not a valid MXNet .params file (truncated or corrupt): "
-                         f"{str(e).splitlines()[0]}") from None
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = next((ln for ln in reversed(lines) if "Check" in ln or "Invalid" in ln or "Error" in ln),
+                   lines[-1] if lines else "unreadable")
+        raise ValueError(f"{path}: not a valid MXNet .params file (truncated or corrupt, "
+                         f"{path.stat().st_size} bytes): {why}") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: not a Gluon parameter file (no parameter names)")
     params = net._collect_params_with_prefix()
@@ -83,7 +86,9 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
                          f"({len(extra)} extra; does the config match the model?)")
     for k, p in params.items():
         arr = loaded[k]
-        if p.shape is not None and all(s > 0 for s in p.shape) and tuple(p.shape) != arr.shape:
+        # unknown (deferred, 0) dimensions of the model's shape match anything
+        if p.shape is not None and (len(p.shape) != len(arr.shape) or any(
+                s > 0 and s != a for s, a in zip(p.shape, arr.shape))):
             raise ValueError(f"{path}: parameter {k!r} has shape {arr.shape} in the file but "
                              f"{tuple(p.shape)} in the model (does the config match?)")
     net.load_parameters(str(path), ctx=ctx or mx.cpu())

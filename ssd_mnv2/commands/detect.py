@@ -30,8 +30,10 @@ def add_parser(sub) -> None:
                        description="Writes annotated (or --blur'red) images and detections.json into --out. "
                                    "An unreadable image is reported and skipped; the exit code is 1 if any failed.")
     add_model_args(p)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files, folders or glob patterns (default: matplotlib's sample "
+                        "photo grace_hopper.jpg, a demo)")
+    p.add_argument("--out", default="outputs/detect", help="output folder (default: outputs/detect)")
     add_backend_args(p)
     p.add_argument("--blur", action="store_true", help="anonymise faces (blur) instead of drawing boxes")
     p.add_argument("--wider-txt", action="store_true", help="also write WIDER-format txt files into OUT/wider")
@@ -44,8 +46,13 @@ def run(args) -> int:
 
     from ..inference import detect_paths
 
+    inputs = list(args.inputs)
+    if not inputs:  # demo: a photo that ships with matplotlib
+        from matplotlib import cbook
+
+        inputs = [cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)]
     det = backend_detector(args)
-    summary = detect_paths(det, args.inputs, args.out, threshold=args.threshold, size=args.size,
+    summary = detect_paths(det, inputs, args.out, threshold=args.threshold, size=args.size,
                            blur=args.blur, wider_txt=args.wider_txt, save_images=not args.no_images)
     print(summary.text(), file=sys.stderr if summary.failed else sys.stdout)
     return 0 if summary.ok else 1
