@@ -36,11 +36,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -111,10 +110,13 @@ def _savefig(fig, png: Union[str, Path]) -> str:
 
 
 def _plt():
+    """pyplot; headless (Agg) unless pyplot is already set up or we run inside a Jupyter kernel."""
+    import sys
+
     import matplotlib
 
-    if "matplotlib.pyplot" not in __import__("sys").modules:
-        matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
@@ -532,6 +534,8 @@ def suggest_anchors(data_cfg: ConfigLike, levels: Optional[int] = None, k_per_le
     d = config_to_dict(base)
     d["model"]["extra_channels"] = extras
     d["model"]["global_pool"] = gp
+    # never train a proposal into the base config's run folder
+    d["train"]["out_dir"] = f"runs/anchors/{Path(out).stem if out is not None else 'suggested'}"
     # placeholder anchors so the model section validates; replaced below
     d["anchors"]["sizes"] = [[16.0]] * L
     d["anchors"]["ratios"] = [[1.0]] * L
@@ -766,7 +770,10 @@ def draw_level_anchors(image_rgb: np.ndarray, cfg: ConfigLike, png: Optional[Uni
                        faces_xyxy: Optional[np.ndarray] = None, measure: str = "train"):
     """One panel per level: the image resized to the network input (``measure``) with the full
     anchor set of that level drawn at a few ``locations`` (fractions of width/height, snapped to
-    the nearest anchor centre) and, optionally, the faces. Returns the figure (saved to ``png``)."""
+    the nearest anchor centre) and, optionally, the faces. Returns the figure (saved to ``png``).
+
+    Note: the global-pool level (if any) has one anchor centred at ``(image_size/2, image_size/2)``
+    whatever the input size, exactly as the network uses it."""
     import cv2
 
     plt = _plt()
@@ -792,6 +799,7 @@ def draw_level_anchors(image_rgb: np.ndarray, cfg: ConfigLike, png: Optional[Uni
         fh, fw = fsz[lv]
         s = strides[lv]
         off = cfg.anchors.offset
+        lim = [0.0, 0.0, float(in_w), float(in_h)]  # x0 y0 x1 y1 of everything drawn
         for (u, v) in locations:
             ix = int(min(fw - 1, max(0, round(u * in_w / s - off))))
             iy = int(min(fh - 1, max(0, round(v * in_h / s - off))))
@@ -802,14 +810,14 @@ def draw_level_anchors(image_rgb: np.ndarray, cfg: ConfigLike, png: Optional[Uni
                     w, h = size * math.sqrt(r), size / math.sqrt(r)
                     a.add_patch(plt.Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False,
                                               ec=colors[k % len(colors)], lw=1.4))
+                    lim = [min(lim[0], cx - w / 2), min(lim[1], cy - h / 2),
+                           max(lim[2], cx + w / 2), max(lim[3], cy + h / 2)]
                     k += 1
             a.plot([cx], [cy], "+", color="yellow", ms=6)
-            if len(locations) == 1 or fh * fw == 1:
-                pass
         a.set_title(f"level {lv}: stride {s}, {fh}x{fw} cells, {cfg.anchors.per_location()[lv]}/loc\n"
                     f"sizes {cfg.anchors.sizes[lv]} ratios {cfg.anchors.ratios[lv]}", fontsize=8)
-        a.set_xlim(-0.1 * in_w, 1.1 * in_w)
-        a.set_ylim(1.1 * in_h, -0.1 * in_h)
+        a.set_xlim(lim[0] - 4, lim[2] + 4)
+        a.set_ylim(lim[3] + 4, lim[1] - 4)
         a.axis("off")
     for a in axes[L:]:
         a.axis("off")

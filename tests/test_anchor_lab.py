@@ -124,6 +124,7 @@ def test_suggest_writes_a_loadable_config(tmp_path):
     new, report = lab.suggest_anchors(cfg, levels=4, k_per_level=2, faces=fs, out=out)
     again = load_config(out)
     assert again.anchors.sizes == new.anchors.sizes and again.model.num_levels == 4
+    assert again.train.out_dir == "runs/anchors/suggested"  # never the base config's run folder
     assert report["per_level"][0]["faces"] == 60 and report["per_level"][3]["faces"] == 0
     assert new.anchors.ratios[0] == [0.8]
     assert report["mean_centred_iou"] > 0.85

@@ -262,7 +262,10 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
 
     params = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
     opt_args: Dict[str, Any] = {"learning_rate": lr_at(t, state["global_step"], iters_per_epoch, base_lr),
-                                "wd": t.wd, "rescale_grad": 1.0 / len(ctx)}
+                                "wd": t.wd,
+                                # the loss is already normalised by the positives of all devices,
+                                # so the summed per-device gradients are the batch gradient
+                                "rescale_grad": 1.0}
     if t.kvstore.startswith("dist") and num_workers > 1:
         # dist_* kvstores sum the workers' gradients: average them (as Horovod does), so that
         # train.lr_scaling alone decides how the LR grows with the global batch
