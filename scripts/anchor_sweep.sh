@@ -23,14 +23,15 @@ for f in $CONFIGS ssd_mnv2/models/face_mnv2_300.yaml; do
   echo "== $f"; $PY -m ssd_mnv2.cli anchors summary --config "$f" --no-params | tail -2
 done
 $PY -m ssd_mnv2.cli anchors stats --config ssd_mnv2/models/face_mnv2_300.yaml --split val --out "$OUT" 2>/dev/null
-# coverage at the training resize (default) and at the evaluation input (max-side 640)
-$PY -m ssd_mnv2.cli anchors coverage --config $CONFIGS ssd_mnv2/models/face_mnv2_300.yaml \
-    --data-config ssd_mnv2/models/face_mnv2_300.yaml --split val --out "$OUT" 2>/dev/null
-$PY -m ssd_mnv2.cli anchors coverage --config $CONFIGS ssd_mnv2/models/face_mnv2_300.yaml \
-    --data-config ssd_mnv2/models/face_mnv2_300.yaml --split val --measure "max-side 640" \
-    --out "$OUT" --prefix coverage_maxside640 2>/dev/null
+# k-means (1 - IoU) proposal from the training split, compared in the coverage tables below
 $PY -m ssd_mnv2.cli anchors suggest --data-config ssd_mnv2/models/face_mnv2_300.yaml --k-per-level 2 \
     --out "$OUT/suggested_k2.yaml" --report "$OUT/suggested_k2.json" 2>/dev/null
+# coverage at the training resize (default) and at the evaluation input (max-side 640)
+$PY -m ssd_mnv2.cli anchors coverage --config $CONFIGS ssd_mnv2/models/face_mnv2_300.yaml "$OUT/suggested_k2.yaml" \
+    --data-config ssd_mnv2/models/face_mnv2_300.yaml --split val --out "$OUT" 2>/dev/null
+$PY -m ssd_mnv2.cli anchors coverage --config $CONFIGS ssd_mnv2/models/face_mnv2_300.yaml "$OUT/suggested_k2.yaml" \
+    --data-config ssd_mnv2/models/face_mnv2_300.yaml --split val --measure "max-side 640" \
+    --out "$OUT" --prefix coverage_maxside640 2>/dev/null
 if [ "${SKIP_SWEEP:-0}" = "1" ]; then exit 0; fi
 $PY -m ssd_mnv2.cli anchors sweep --configs $CONFIGS --epochs 1 --max-iters-per-epoch "$ITERS" \
     --batch-size "$BATCH" --width "$WIDTH" --eval-size "$EVAL_SIZE" --eval-images "$EVAL_IMAGES" \
