@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
                                    "transposed) and returns ids, scores, boxes_xyxy in input pixels.")
     add_model_args(p)
     p.add_argument("--format", choices=["mxnet", "onnx"], default="mxnet")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default="outputs/export", help="output folder (default: outputs/export)")
     p.add_argument("--size", default=None, help="trace / ONNX reference size WxH (default: the training size)")
     p.add_argument("--name", default="face_detector", help="file name prefix")
     p.add_argument("--static", action="store_true", help="ONNX: fix H and W to --size (default: dynamic)")

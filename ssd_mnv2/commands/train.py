@@ -8,7 +8,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a face detector",
                        description="Train with the config's data, model and schedule. Checkpoints, "
                                    "logs (log.csv/log.json) and curves.png go to train.out_dir.")
-    add_config_args(p, required=True)
+    add_config_args(p)  # default: the shipped model's config (its full training recipe)
     p.add_argument("--resume", action="store_true",
                    help="continue exactly from out_dir/last.json (epoch, optimizer, LR, RNG)")
     p.add_argument("--ctx", default=None, help="devices: cpu, cpu:0,cpu:1 or gpu:0,gpu:1")
