@@ -738,9 +738,12 @@ def _budget_line(b: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str
 def format_sweep_table(rows: Sequence[Mapping[str, Any]], budget: Mapping[str, Any]) -> str:
     head = ["config", "anchors", "A/loc", "AP easy", "AP medium", "AP hard", "ms/image",
             "final loss", "train s"]
+    def num(v: Any, fmt: str) -> Optional[str]:
+        return None if v is None else format(v, fmt)
+
     body = [[r["name"], r["anchors"], "/".join(map(str, r["per_location"])), r["ap_easy"],
-             r["ap_medium"], r["ap_hard"], r["ms_per_image"], r["final_loss"], r["train_s"]]
-            for r in rows]
+             r["ap_medium"], r["ap_hard"], num(r["ms_per_image"], ".0f"), num(r["final_loss"], ".3f"),
+             num(r["train_s"], ".0f")] for r in rows]
     return _budget_line(budget, rows) + "\n\n" + markdown_table(head, body)
 
 
