@@ -8,7 +8,6 @@ as ssd_mnv2/models/face_mnv2_300.yaml, and prints their sizes.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -32,10 +31,11 @@ def main(argv=None) -> int:
     if ck is None:
         raise SystemExit(f"no {args.which} checkpoint in {args.run_dir}")
     cfg = load_config(ck / "config.yaml")
-    load_params(build_ssd(cfg, init=False), ck / "model.params")  # verify before publishing
+    net = build_ssd(cfg, init=False)
+    load_params(net, ck / "model.params")  # verify before publishing
     dest = ROOT / "ssd_mnv2" / "models"
     with atomic_path(dest / f"{args.name}.params") as tmp:
-        shutil.copyfile(ck / "model.params", tmp)
+        net.save_parameters(tmp)  # without the anchor constants (computed from the config)
     dump_config(cfg, dest / f"{args.name}.yaml")
     for f in (dest / f"{args.name}.params", dest / f"{args.name}.yaml"):
         print(f"{f} ({f.stat().st_size / 2**20:.1f} MiB)")

@@ -75,7 +75,9 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
                          f"{path.stat().st_size} bytes): {why}") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: not a Gluon parameter file (no parameter names)")
-    params = net._collect_params_with_prefix()
+    # anchor grids are constants computed from the config (never read from files)
+    params = {k: v for k, v in net._collect_params_with_prefix().items() if not k.endswith("anchors")}
+    loaded = {k: v for k, v in loaded.items() if not k.endswith("anchors")}
     missing = [k for k in params if k not in loaded]
     extra = [k for k in loaded if k not in params]
     if missing:

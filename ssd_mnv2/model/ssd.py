@@ -60,6 +60,31 @@ class SSD(HybridBlock):
                 self.anchor_grids.add(AnchorGrid(anchor_grid(cfg, lv)))
         self._num_classes = k
 
+    # Anchor grids are constants derived from the config: they are not written to .params files
+    # (smaller files, and anchors can never disagree with the config); exports include them.
+    def save_parameters(self, filename: str, deduplicate: bool = False) -> None:
+        arrays = {k: p._reduce() for k, p in self._collect_params_with_prefix().items()
+                  if not k.endswith("anchors")}
+        mx.nd.save(filename, arrays)
+
+    def load_parameters(self, filename: str, ctx=None, allow_missing: bool = False,
+                        ignore_extra: bool = False, cast_dtype: bool = False,
+                        dtype_source: str = "current") -> None:
+        loaded = {k: v for k, v in mx.nd.load(filename).items() if not k.endswith("anchors")}
+        params = {k: p for k, p in self._collect_params_with_prefix().items() if not k.endswith("anchors")}
+        for name, p in params.items():
+            if name not in loaded:
+                if allow_missing:
+                    continue
+                raise ValueError(f"{filename}: parameter {name!r} is missing from the file")
+            p._load_init(loaded[name], ctx, cast_dtype=cast_dtype, dtype_source=dtype_source)
+        for name, p in self._collect_params_with_prefix().items():
+            if name.endswith("anchors") and p._data is None and p._deferred_init == ():
+                p.initialize(ctx=ctx or mx.cpu())  # the constant's value comes from the config
+        extra = sorted(set(loaded) - set(params))
+        if extra and not ignore_extra:
+            raise ValueError(f"{filename}: unexpected parameter {extra[0]!r} in the file")
+
     def hybrid_forward(self, F, x):
         x = x * (1.0 / 127.5) - 1.0  # the TFLite ImageNet weights expect [-1, 1]
         feats = self.backbone(x)
