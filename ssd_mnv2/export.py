@@ -34,7 +34,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .config import Config, dump_config, load_config
 from .model.ssd import SSDInference
-from .predictor import Detector, check_image
+from .predictor import Detector, check_image, to_image_pixels
 
 __all__ = ["BGRInput", "export_mxnet", "load_exported_mxnet", "export_onnx", "OnnxDetector",
            "onnx_available", "quantize_detector", "QuantizedDetector", "int8_available",
@@ -335,15 +335,8 @@ class OnnxDetector:
             ids, sc, bx = outs[0][0, :, 0], outs[1][0, :, 0], outs[2][0]
         else:
             ids, sc, bx = decode_nms_numpy(outs[0][0], outs[1][0], outs[2][0], self.cfg)
-        keep = ids >= 0
-        if threshold is not None:
-            keep &= sc >= threshold
-        sc, bx = sc[keep], bx[keep] * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
-        H, W = image_hw
-        bx[:, 0::2] = np.clip(bx[:, 0::2], 0, W)
-        bx[:, 1::2] = np.clip(bx[:, 1::2], 0, H)
-        ok = (bx[:, 2] > bx[:, 0]) & (bx[:, 3] > bx[:, 1])
-        return bx[ok].astype(np.float32), sc[ok].astype(np.float32)
+        return to_image_pixels(np.asarray(ids), np.asarray(sc), np.asarray(bx, np.float32), scale,
+                               image_hw, threshold)
 
     def predict(self, image_bgr: np.ndarray, size: Optional[str] = None,
                 threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:

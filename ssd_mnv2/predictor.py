@@ -96,6 +96,26 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
     net.load_parameters(str(path), ctx=ctx or mx.cpu())
 
 
+def to_image_pixels(ids: np.ndarray, scores: np.ndarray, boxes_xyxy_in: np.ndarray,
+                    scale: Tuple[float, float], image_hw: Tuple[int, int],
+                    threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Network detections ``(K,), (K,), (K, 4)`` in input pixels -> valid boxes in image pixels.
+
+    Drops empty rows (id -1) and scores below ``threshold``, scales by ``scale = (sx, sy)``,
+    clips to the image and drops degenerate boxes. Returns ``boxes_xyxy_px (M, 4), scores (M,)``.
+    """
+    keep = ids >= 0
+    if threshold is not None:
+        keep &= scores >= threshold
+    sc = scores[keep]
+    bx = boxes_xyxy_in[keep] * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
+    H, W = image_hw
+    bx[:, 0::2] = np.clip(bx[:, 0::2], 0, W)
+    bx[:, 1::2] = np.clip(bx[:, 1::2], 0, H)
+    ok = (bx[:, 2] > bx[:, 0]) & (bx[:, 3] > bx[:, 1])
+    return bx[ok].astype(np.float32), sc[ok].astype(np.float32)
+
+
 class Detector:
     """Face detector on one device. Boxes come out in pixels of the original image."""
 
@@ -168,19 +188,8 @@ class Detector:
 
     def postprocess(self, ids, scores, boxes, scale: Tuple[float, float], image_hw: Tuple[int, int],
                     threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-        ids = ids[0, :, 0].asnumpy()
-        sc = scores[0, :, 0].asnumpy()
-        bx = boxes[0].asnumpy()
-        keep = ids >= 0
-        if threshold is not None:
-            keep &= sc >= threshold
-        sc, bx = sc[keep], bx[keep]
-        bx = bx * np.array([scale[0], scale[1], scale[0], scale[1]], np.float32)
-        H, W = image_hw
-        bx[:, 0::2] = np.clip(bx[:, 0::2], 0, W)
-        bx[:, 1::2] = np.clip(bx[:, 1::2], 0, H)
-        ok = (bx[:, 2] > bx[:, 0]) & (bx[:, 3] > bx[:, 1])
-        return bx[ok].astype(np.float32), sc[ok].astype(np.float32)
+        return to_image_pixels(ids[0, :, 0].asnumpy(), scores[0, :, 0].asnumpy(), boxes[0].asnumpy(),
+                               scale, image_hw, threshold)
 
     def predict(self, image_bgr: np.ndarray, size: Optional[str] = None,
                 threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
