@@ -21,6 +21,26 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="model .params (default: the shipped model; config defaults to the .yaml next to it)")
 
 
+def display_overrides(args) -> list:
+    """``args.overrides`` plus ``eval.score_threshold`` = the display threshold (--threshold or
+    the config's ``eval.display_threshold``).
+
+    Greedy NMS keeps exactly the same boxes above a threshold whether or not lower-scored boxes
+    take part, so thresholding inside the graph gives identical results to filtering afterwards,
+    while NMS only sorts the few confident boxes (detect/webcam speed).
+    """
+    from ..config import load_config
+    from ..predictor import DEFAULT_CONFIG
+
+    if args.threshold is not None:
+        t = args.threshold
+    else:
+        cfg_path = args.config or (None if args.params is None else str(
+            __import__("pathlib").Path(args.params).with_suffix(".yaml")))
+        t = load_config(cfg_path or DEFAULT_CONFIG, args.overrides).eval.display_threshold
+    return list(args.overrides) + [f"eval.score_threshold={min(float(t), 0.999)}"]
+
+
 def load_detector(args, **kwargs):
     """The Detector named by ``--params``/``--config`` (or the shipped one)."""
     from ..predictor import Detector

@@ -1,7 +1,7 @@
 """``ssd-mnv2 webcam``: live detection on a camera, a video file or a stream."""
 from __future__ import annotations
 
-from . import add_model_args
+from . import display_overrides, add_model_args
 from .detect import add_backend_args, backend_detector
 
 
@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..inference import run_video
 
+    args.overrides = display_overrides(args)  # threshold inside the graph: same boxes, faster NMS
     det = backend_detector(args)
     s = run_video(det, args.source, threshold=args.threshold, size=args.size, display=not args.no_display,
                   output=args.output, max_frames=args.max_frames, blur=args.blur)
