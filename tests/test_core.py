@@ -211,3 +211,23 @@ def test_not_an_image_file(tmp_path):
         read_image(p)
     with pytest.raises(FileNotFoundError):
         read_image(tmp_path / "missing.jpg")
+
+
+def test_threshold_inside_graph_gives_the_same_boxes():
+    """Greedy NMS: boxes above t are the same whether or not lower-scored boxes take part."""
+    import dataclasses
+    cfg = tiny_config()
+    ssd = build_ssd(cfg)
+    ssd(mx.nd.zeros((1, 3, 96, 96)))
+    rng = np.random.default_rng(1)
+    for p in ssd.cls_heads.collect_params(".*weight").values():  # spread the scores
+        p.set_data(mx.nd.array(rng.normal(0, 2.0, p.shape)))
+    img = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+    low = Detector(cfg, ssd, fused=False)
+    t = float(np.quantile(low.predict(img)[1], 0.6))  # a threshold that keeps some boxes
+    high = Detector(cfg.replace(eval=dataclasses.replace(cfg.eval, score_threshold=t)), ssd, fused=False)
+    b1, s1 = low.predict(img, threshold=t)
+    b2, s2 = high.predict(img, threshold=t)
+    assert len(s1) > 3
+    np.testing.assert_allclose(s1, s2, atol=1e-6)
+    np.testing.assert_allclose(b1, b2, atol=1e-4)
