@@ -152,6 +152,7 @@ class TrainCfg:
 
     batch_size: int = 16
     epochs: int = 20
+    stop_epoch: int = 0
     optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
@@ -185,6 +186,9 @@ class TrainCfg:
             raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
         if self.epochs < 1:
             raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
+        if not 0 <= self.stop_epoch <= self.epochs:
+            raise ConfigError(f"train.stop_epoch: must be in [0, train.epochs] (0 = train.epochs), "
+                              f"got {self.stop_epoch}")
         if self.optimizer not in ("sgd", "adam"):
             raise ConfigError(f"train.optimizer: must be sgd or adam, got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step"):

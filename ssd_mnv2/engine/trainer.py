@@ -324,7 +324,8 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
 
     try:
         epoch = state["epoch"]
-        while epoch < t.epochs:
+        last_epoch = t.stop_epoch or t.epochs  # stop_epoch: a prefix of the t.epochs schedule
+        while epoch < last_epoch:
             start_batch = state["iteration"] if state["epoch"] == epoch else 0
             sampler = EpochBatchSampler(len(samples), t.batch_size, t.seed, epoch, start_batch)
             loader = gluon.data.DataLoader(samples, batch_sampler=sampler,
@@ -404,7 +405,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                                    "data_wait_frac": wait_s / max(el, 1e-9),
                                    "epoch_s": el, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
             epoch += 1
-            if is_main and t.eval_every > 0 and (epoch % t.eval_every == 0 or epoch == t.epochs):
+            if is_main and t.eval_every > 0 and (epoch % t.eval_every == 0 or epoch == last_epoch):
                 row.update(_evaluate(cfg, net, ctx[0], out_dir, epoch))
                 if t.hybridize:  # evaluation re-hybridised the shared network for inference
                     net.hybridize(static_alloc=True, static_shape=True)
