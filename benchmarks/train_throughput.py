@@ -73,7 +73,7 @@ def measure(config: str, width: float, iters: int, batch_size: int, workers: int
     step_times, waits = [], []
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        batch = next(it)
+        batch = [b.as_in_context(mx.cpu()) for b in next(it)]  # workers return cpu_shared arrays
         t1 = time.perf_counter()
         with autograd.record():
             c, b, _ = net(batch[0])
