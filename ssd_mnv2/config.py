@@ -169,6 +169,7 @@ class TrainCfg:
     freeze_stages: int = 0
     freeze_bn: bool = True
     pretrained_backbone: str = "../shared/data/weights/mobilenet_v2_1.0_224_ptq.tflite"
+    init_params: Optional[str] = None
     seed: int = 0
     ctx: str = "cpu"
     kvstore: str = "local"

@@ -159,3 +159,28 @@ print("INTERRUPTED", r.interrupted, r.global_step, flush=True)
     assert "INTERRUPTED True" in stdout
     st = load_checkpoint(latest_checkpoint(out))["state"]
     assert st["global_step"] >= 4
+
+
+def test_init_params_fine_tunes_from_a_trained_model(data, tmp_path):
+    fit(tiny_config(data, tmp_path / "a"), max_iters=2, progress=False)
+    src = latest_checkpoint(tmp_path / "a") / "model.params"
+    cfg = tiny_config(data, tmp_path / "b", train={"init_params": str(src)})
+    net_seen = {}
+    import ssd_mnv2.engine.trainer as tr
+    orig = tr._freeze
+
+    def spy(net, c):
+        net_seen.update({k: p.data().asnumpy().copy() for k, p in net._collect_params_with_prefix().items()})
+        return orig(net, c)
+    tr._freeze = spy
+    try:
+        fit(cfg, max_iters=1, progress=False)
+    finally:
+        tr._freeze = orig
+    ref = mx.nd.load(str(src))
+    for k, v in ref.items():
+        if not k.endswith("anchors"):
+            np.testing.assert_array_equal(net_seen[k], v.asnumpy(), err_msg=k)
+    with pytest.raises(FileNotFoundError):
+        fit(tiny_config(data, tmp_path / "c", train={"init_params": str(tmp_path / "nope.params")}),
+            max_iters=1, progress=False)

@@ -233,6 +233,12 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         state.update(loaded["state"])
         print(f"resumed from {ck} (epoch {state['epoch']}, iteration {state['iteration']}, "
               f"step {state['global_step']})")
+    elif t.init_params:
+        # fine-tune: start from a whole trained model (e.g. the shipped one), fresh optimizer
+        from ..predictor import load_params
+
+        load_params(net, t.init_params, ctx=ctx)
+        print(f"initialised from {t.init_params}")
     elif t.pretrained_backbone.lower() != "none":
         from ..model.pretrained import load_pretrained_backbone
 
