@@ -32,6 +32,16 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the offending key."""
 
 
+def _check_size(key: str, spec: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` if ``spec`` is not a valid size spec."""
+    from .sizes import parse_size  # local import: sizes has no config dependency
+
+    try:
+        parse_size(spec)
+    except ValueError as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
 @dataclass(frozen=True)
 class ModelCfg:
     """Network shape. Levels: 3 backbone stages (stride 8/16/32) + extras + optional global pool."""
@@ -203,12 +213,7 @@ class TrainCfg:
         if self.kvstore not in ("local", "device", "dist_sync", "dist_async", "dist_sync_device",
                                 "horovod"):
             raise ConfigError(f"train.kvstore: unknown kvstore {self.kvstore!r}")
-        from .sizes import parse_size
-
-        try:
-            parse_size(self.eval_size)
-        except ValueError as e:
-            raise ConfigError(f"train.eval_size: {e}") from None
+        _check_size("train.eval_size", self.eval_size)
         if self.lr_scaling not in ("linear", "none"):
             raise ConfigError(f"train.lr_scaling: must be linear or none, got {self.lr_scaling!r}")
 
@@ -234,12 +239,7 @@ class EvalCfg:
         if self.max_detections > self.pre_nms_topk:
             raise ConfigError(
                 f"eval.max_detections ({self.max_detections}) must be <= eval.pre_nms_topk ({self.pre_nms_topk})")
-        from .sizes import parse_size  # local import: sizes has no config dependency
-
-        try:
-            parse_size(self.size)
-        except ValueError as e:
-            raise ConfigError(f"eval.size: {e}") from None
+        _check_size("eval.size", self.size)
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ def display_overrides(args) -> list:
     if args.threshold is not None:
         t = args.threshold
     else:
-        cfg_path = args.config or (None if args.params is None else str(
-            __import__("pathlib").Path(args.params).with_suffix(".yaml")))
+        from pathlib import Path
+
+        cfg_path = args.config or (None if args.params is None else str(Path(args.params).with_suffix(".yaml")))
         t = load_config(cfg_path or DEFAULT_CONFIG, args.overrides).eval.display_threshold
     return list(args.overrides) + [f"eval.score_threshold={min(float(t), 0.999)}"]
 

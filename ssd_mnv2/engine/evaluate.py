@@ -470,7 +470,7 @@ def read_image_list(list_file: str) -> List[str]:
         return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-def _find_images(images_dir: str) -> List[str]:
+def find_images(images_dir: str) -> List[str]:
     """``event/name.ext`` of every image under ``images_dir/<event>/``, sorted."""
     if not os.path.isdir(images_dir):
         raise FileNotFoundError(f"images folder not found: {images_dir}")
@@ -543,7 +543,7 @@ def evaluate_detector(
     import cv2
     from tqdm import tqdm
 
-    image_list = read_image_list(list_file) if list_file else _find_images(images_dir)
+    image_list = read_image_list(list_file) if list_file else find_images(images_dir)
     gt = load_wider_ground_truth(gt_dir, image_list)
     pred_dir = os.path.join(out_dir, "predictions")
     total_s = 0.0

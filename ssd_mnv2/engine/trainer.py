@@ -175,7 +175,7 @@ def _write_logs(out_dir: Path, history: List[Dict[str, Any]]) -> None:
 def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str, Any]:
     """Dev AP with the official WIDER protocol (on ``train.eval_max_images`` images if > 0)."""
     from ..predictor import Detector
-    from .evaluate import evaluate_detector
+    from .evaluate import find_images, evaluate_detector, read_image_list
 
     d = cfg.data
     gt = Path(d.val_gt_dir)
@@ -183,11 +183,7 @@ def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str
         return {}
     list_file = d.val_list
     if cfg.train.eval_max_images > 0:
-        from .evaluate import load_wider_ground_truth  # noqa: F401
-
-        imgs = sorted(str(p.relative_to(d.val_images)) for p in Path(d.val_images).glob("*/*.jpg"))
-        if d.val_list:
-            imgs = [ln.strip() for ln in Path(d.val_list).read_text().splitlines() if ln.strip()]
+        imgs = read_image_list(d.val_list) if d.val_list else find_images(d.val_images)
         imgs = imgs[: cfg.train.eval_max_images]
         list_file = str(out_dir / "eval_list.txt")
         atomic_write_text(list_file, "\n".join(imgs) + "\n")

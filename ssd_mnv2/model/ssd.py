@@ -161,11 +161,9 @@ def count_parameters(net: HybridBlock) -> int:
     """Number of learnable (non-constant) parameter values."""
     total = 0
     for name, p in net.collect_params().items():
-        if p.grad_req == "null" and name.endswith("anchors"):
+        if "running_" in name or name.endswith("anchors"):
             continue
         if p.shape is None or any(s == 0 for s in p.shape):
-            continue
-        if "running_" in name or name.endswith("anchors"):
             continue
         total += int(np.prod(p.shape))
     return total
