@@ -12,6 +12,7 @@ from ssd_mnv2.model.pretrained import (  # noqa: E402
     load_pretrained_backbone,
     load_tflite_mobilenet_v2,
     read_tflite_convs,
+    slice_mobilenet_v2,
 )
 
 DATA = os.environ.get(
@@ -144,7 +145,61 @@ def test_missing_file_and_bad_spec(tmp_path):
     assert "none" in load_pretrained_backbone(layers, "none", 0.5)
 
 
-def test_tflite_needs_width_one():
-    layers = list(get_mobilenet_v2(0.75).features)[:20]
-    with pytest.raises(ValueError, match="width 1.0"):
-        load_pretrained_backbone(layers, TFLITE, 0.75)
+def _truncated(width, seed):
+    mx.random.seed(seed)
+    net = get_mobilenet_v2(width)
+    net.initialize(mx.init.Xavier())
+    layers = list(net.features)[:20]
+    x = mx.nd.zeros((1, 3, 32, 32))
+    for layer in layers:
+        x = layer(x)
+    for layer in layers:  # non-trivial BN statistics, so slicing them is checked too
+        for name, p in layer.collect_params().items():
+            if name.endswith(("running_mean", "running_var", "gamma", "beta")):
+                p.set_data(mx.nd.random.uniform(0.5, 1.5, p.shape))
+    return layers
+
+
+def _run(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def test_slice_same_width_is_identity():
+    src, dst = _truncated(1.0, 0), _truncated(1.0, 1)
+    slice_mobilenet_v2(src, dst)
+    x = mx.nd.random.uniform(-1, 1, (1, 3, 64, 64))
+    np.testing.assert_allclose(_run(dst, x).asnumpy(), _run(src, x).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_slice_to_half_width_keeps_sub_tensors():
+    src, dst = _truncated(1.0, 0), _truncated(0.5, 1)
+    slice_mobilenet_v2(src, dst)
+    out = _run(dst, mx.nd.random.uniform(-1, 1, (1, 3, 64, 64)))
+    assert out.shape == (1, 160, 2, 2)
+    assert np.isfinite(out.asnumpy()).all()
+    # the stem: 16 of the 32 filters, whole (3 input channels)
+    ws, wd = src[0].weight.data().asnumpy(), dst[0].weight.data().asnumpy()
+    kept = [int(np.where((ws == f).all(axis=(1, 2, 3)))[0][0]) for f in wd]
+    assert len(set(kept)) == 16 and kept == sorted(kept)
+    np.testing.assert_array_equal(dst[1].gamma.data().asnumpy(), src[1].gamma.data().asnumpy()[kept])
+    # the first bottleneck's expansion stays a slice on the same channels as the stem's output
+    e_src = src[3].out[0].weight.data().asnumpy()
+    e_dst = dst[3].out[0].weight.data().asnumpy()
+    np.testing.assert_array_equal(e_dst, e_src[kept][:, kept])
+
+
+def test_slice_rejects_mismatched_stacks():
+    src = _truncated(1.0, 0)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        slice_mobilenet_v2(_truncated(0.5, 0), src)  # narrow -> wide: nothing to keep
+
+
+@needs_tflite
+def test_tflite_into_narrower_width():
+    layers = _truncated(0.5, 3)
+    desc = load_pretrained_backbone(layers, TFLITE, 0.5)
+    assert "sliced to width 0.5" in desc
+    feats = _run(layers, _grace_hopper_nchw()).asnumpy()
+    assert feats.shape == (1, 160, 7, 7) and np.isfinite(feats).all() and feats.std() > 0

@@ -35,6 +35,7 @@ __all__ = [
     "load_tflite_mobilenet_v2",
     "load_gluon_params",
     "load_pretrained_backbone",
+    "slice_mobilenet_v2",
     "NUM_TRUNCATED_LAYERS",
     "NUM_FULL_LAYERS",
 ]
@@ -453,17 +454,131 @@ def load_pretrained_backbone(layers, spec: str, width: float) -> str:
     spec = str(spec)
     low = spec.lower()
     if low.endswith(".tflite"):
-        if abs(float(width) - 1.0) > 1e-9:
-            raise ValueError(f"the TFLite weights '{spec}' are MobileNetV2 width 1.0; they cannot be "
-                             f"loaded into a width {width} backbone (channel counts differ). Use "
-                             "width 1.0, a Gluon mobilenetv2_<width> .params file, or 'none'.")
         if not os.path.isfile(spec):
             raise FileNotFoundError(2, "pretrained TFLite weights not found", spec)
-        load_tflite_mobilenet_v2(layers, spec, include_head=False)
-        return f"ImageNet MobileNetV2 1.0 from TFLite int8 (dequantized, BN folded): {os.path.basename(spec)}"
+        desc = f"ImageNet MobileNetV2 1.0 from TFLite int8 (dequantized, BN folded): {os.path.basename(spec)}"
+        if abs(float(width) - 1.0) <= 1e-9:
+            load_tflite_mobilenet_v2(layers, spec, include_head=False)
+            return desc
+        src = _width1_layers()
+        load_tflite_mobilenet_v2(src, spec, include_head=False)
+        slice_mobilenet_v2(src, _as_layer_list(layers))
+        return f"{desc}, channel-sliced to width {width:g} (most important channels kept)"
     if low.endswith(".params"):
         if not os.path.isfile(spec):
             raise FileNotFoundError(2, "pretrained Gluon .params not found", spec)
         names = load_gluon_params(layers, spec)
         return f"Gluon MobileNetV2 {width:g} params ({len(names)} tensors): {os.path.basename(spec)}"
     raise ValueError(f"unknown pretrained spec '{spec}': expected 'none', a .tflite or a .params path")
+
+
+# --------------------------------------------------------------------------------------------
+# Width slicing: initialise a narrower MobileNetV2 from the width-1.0 weights
+# --------------------------------------------------------------------------------------------
+def _width1_layers() -> list:
+    """The 20 truncated ``get_mobilenet_v2(1.0).features`` children, initialised (shapes known)."""
+    import mxnet as mx
+    from mxnet.gluon.model_zoo.vision import get_mobilenet_v2
+
+    net = get_mobilenet_v2(1.0)
+    net.initialize()
+    layers = list(net.features)[:NUM_TRUNCATED_LAYERS]
+    x = mx.nd.zeros((1, 3, 32, 32))
+    for layer in layers:
+        x = layer(x)
+    return layers
+
+
+def _pairs(layers: list) -> List[list]:
+    """[[(stem conv, bn)], [(expand), (dw), (project)] per bottleneck...] as (conv, bn) tuples."""
+    out = [[(layers[0], layers[1])]]
+    for li in range(3, NUM_TRUNCATED_LAYERS):
+        pairs = [(c, b) for c, b, _ in _conv_bn_pairs(layers[li])]
+        if len(pairs) != 3:
+            raise ValueError(f"bottleneck '{layers[li].name}' has {len(pairs)} conv/bn pairs, expected 3")
+        out.append(pairs)
+    return out
+
+
+def _np(param) -> np.ndarray:
+    return param.data().asnumpy()
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest scores, in increasing index order (ties: lower index first)."""
+    order = np.argsort(-score, kind="stable")[:k]
+    return np.sort(order)
+
+
+def slice_mobilenet_v2(src_layers: list, dst_layers: list) -> None:
+    """Copy a wide MobileNetV2 (e.g. width 1.0) into a narrower one by keeping channels.
+
+    Both are the 20 truncated ``features`` children, with known shapes. Every convolution of
+    the narrow net receives the sub-tensor of its wide counterpart at the kept (output, input)
+    channels, every BatchNorm the kept entries. Channels are chosen by importance:
+
+    * the residual stream of a stage (all bottlenecks with the same output channels share it,
+      their outputs are added): L2 norms of the producing filters plus those of the consuming
+      input columns, summed over the stage;
+    * the expanded channels inside a bottleneck: the product of the expand filter, depthwise
+      filter and project input-column norms.
+
+    This is structured pruning used as an initialisation: it is not the accuracy of a model
+    trained at that width, and the detector is fine-tuned afterwards.
+    """
+    src, dst = _pairs(_as_layer_list(src_layers)), _pairs(_as_layer_list(dst_layers))
+    if len(src) != len(dst):
+        raise ValueError(f"cannot slice: {len(src)} vs {len(dst)} blocks")
+
+    def n_out(pair) -> int:
+        return int(pair[0].weight.shape[0])
+
+    # stream groups: stem, then runs of bottlenecks with equal output channels (residual stages)
+    groups: List[List[int]] = [[0]]
+    for bi in range(1, len(src)):
+        if bi > 1 and n_out(src[bi][2]) == n_out(src[bi - 1][2]):
+            groups[-1].append(bi)
+        else:
+            groups.append([bi])
+    stream_idx: Dict[int, np.ndarray] = {}  # block -> kept output channels of that block
+    for gi, g in enumerate(groups):
+        prod = [src[bi][0] if bi == 0 else src[bi][2] for bi in g]
+        score = sum(np.sqrt((_np(c.weight) ** 2).reshape(n_out((c, b)), -1).sum(1)) for c, b in prod)
+        consumers = [bi for bi in g[1:]] + (groups[gi + 1][:1] if gi + 1 < len(groups) else [])
+        for bi in consumers:
+            w = _np(src[bi][0][0].weight)  # expand conv (O, I, 1, 1)
+            if bi > 1:  # block 1's expansion is the identity: no information
+                score = score + np.sqrt((w ** 2).sum(axis=(0, 2, 3)))
+        k = n_out(dst[g[0]][0] if g[0] == 0 else dst[g[0]][2])
+        idx = _top(score, k)
+        for bi in g:
+            stream_idx[bi] = idx
+
+    def put(dpair, spair, out_idx, in_idx) -> None:
+        (dc, db), (sc, sb) = dpair, spair
+        w = _np(sc.weight)[out_idx]
+        if in_idx is not None:
+            w = w[:, in_idx]
+        _set_param(dc.weight, w, f"slice of '{sc.weight.name}'")
+        for name in ("gamma", "beta", "running_mean", "running_var"):
+            _set_param(getattr(db, name), _np(getattr(sb, name))[out_idx], f"slice of '{getattr(sb, name).name}'")
+
+    put(dst[0][0], src[0][0], stream_idx[0], None)
+    prev = stream_idx[0]
+    for bi in range(1, len(src)):
+        (ec, _), (dc, _), (pc, _) = src[bi]
+        k = n_out(dst[bi][0])
+        if bi == 1:  # identity expansion: keep it the identity on the kept stream channels
+            if k != len(prev):
+                raise ValueError("first bottleneck: expansion width differs from the stem's")
+            exp_idx = prev
+        else:
+            n = n_out(src[bi][0])
+            score = (np.sqrt((_np(ec.weight) ** 2).reshape(n, -1).sum(1))
+                     * np.sqrt((_np(dc.weight) ** 2).reshape(n, -1).sum(1))
+                     * np.sqrt((_np(pc.weight) ** 2).sum(axis=(0, 2, 3))))
+            exp_idx = _top(score, k)
+        put(dst[bi][0], src[bi][0], exp_idx, prev)
+        put(dst[bi][1], src[bi][1], exp_idx, None)  # depthwise: (C, 1, 3, 3)
+        put(dst[bi][2], src[bi][2], stream_idx[bi], exp_idx)
+        prev = stream_idx[bi]
