@@ -24,10 +24,12 @@ setup(
         "PyYAML>=6.0",
         "tflite>=2.10",                       # parse the ImageNet TFLite weights
         "Pillow>=9",
+        "onnx>=1.15,<1.24",                   # export; onnxruntime is the default (fastest) backend
+        "onnxruntime>=1.16",
     ],
     extras_require={
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
-        "onnx": ["onnx>=1.15,<1.24", "onnxruntime>=1.16"],
+        "onnx": [],                           # kept for old install commands: now core dependencies
     },
     entry_points={"console_scripts": ["ssd-mnv2=ssd_mnv2.cli:main"]},
 )

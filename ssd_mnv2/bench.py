@@ -1,7 +1,8 @@
 """Inference speed: median ms/image per backend and input size, with the stages timed apart.
 
 Stages: ``preprocess`` (check, resize, BGR->RGB, to tensor), ``forward`` (network + softmax +
-decode + NMS + top-k, in graph), ``postprocess`` (to numpy, threshold, scale, clip) and
+decode + NMS + top-k, in graph; for onnxruntime the network alone, its decode + NMS are vectorised
+numpy in ``postprocess``), ``postprocess`` (to numpy, threshold, scale, clip) and
 ``end_to_end`` (``predict``: all of them); ``forward_only`` is the network alone (no decode/NMS).
 Set the thread count before MXNet is imported (``OMP_NUM_THREADS``): see ``benchmarks/inference.py``.
 """
@@ -209,11 +210,9 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log):
             raise RuntimeError("onnx/onnxruntime not installed")
         tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
         mxdet = load_mxnet(fused=False)
-        full = export_onnx(mxdet, tmp, name="full")
-        raw = export_onnx(mxdet, tmp, name="raw", graph="raw")
-        det = OnnxDetector(full["onnx"], mxdet.cfg, threads=threads)
-        raw_det = OnnxDetector(raw["onnx"], mxdet.cfg, threads=threads)
-        return det, raw_det.forward
+        raw = export_onnx(mxdet, tmp, name="raw", graph="raw")  # what the onnxruntime backend runs
+        det = OnnxDetector(raw["onnx"], mxdet.cfg, threads=threads)
+        return det, det.forward
     raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
@@ -221,7 +220,7 @@ def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: st
     lines = [f"model: {model}",
              "machine: " + ", ".join(f"{k}={v}" for k, v in info.items()),
              "",
-             "| backend | input | end to end ms | FPS | preprocess | forward (+decode+NMS) | postprocess | forward only | target |",
+             "| backend | input | end to end ms | FPS | preprocess | forward | postprocess | forward only | target |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if "error" in r:
@@ -234,7 +233,8 @@ def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: st
                      f"{r.get('forward_only', float('nan')):.2f} | {ok} |")
     lines.append("")
     lines.append("median over repetitions; end to end = predict() on a BGR uint8 image of that size "
-                 "(input size = image size).")
+                 "(input size = image size). forward: the network + decode + NMS in graph (mxnet, int8); "
+                 "onnxruntime runs the network alone and decodes + NMS in vectorised numpy (postprocess).")
     return "\n".join(lines)
 
 

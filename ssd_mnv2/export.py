@@ -38,7 +38,8 @@ from .predictor import Detector, check_image, to_image_pixels
 
 __all__ = ["BGRInput", "export_mxnet", "load_exported_mxnet", "export_onnx", "OnnxDetector",
            "onnx_available", "quantize_detector", "QuantizedDetector", "int8_available",
-           "compare_ap", "make_detector", "decode_nms_numpy", "ONNX_OPSET"]
+           "compare_ap", "make_detector", "decode_nms_numpy", "ONNX_OPSET", "cached_onnx_export",
+           "onnx_cache_dir", "default_backend"]
 
 ONNX_OPSET = 13
 
@@ -238,39 +239,43 @@ def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
-def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors: np.ndarray, cfg: Config
-                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors: np.ndarray, cfg: Config,
+                     threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numpy twin of :class:`~ssd_mnv2.model.ssd.SSDInference` for one image.
 
     ``cls_logits (N, C+1)``, ``offsets (N, 4)``, ``anchors (N, 4)`` cx cy w h -> ``ids (K,)``,
-    ``scores (K,)``, ``boxes_xyxy (K, 4)`` in input pixels, best first (class-aware NMS)."""
+    ``scores (K,)``, ``boxes_xyxy (K, 4)`` in input pixels, best first (class-aware NMS).
+
+    Vectorised: scores are thresholded first and only the surviving anchors are decoded.
+    ``threshold`` (e.g. the display threshold) raises ``eval.score_threshold`` *before* NMS;
+    greedy NMS makes that exact: a box can only be suppressed by a higher-scored one, so the
+    boxes scoring >= threshold are the same as with NMS over everything then filtering."""
     e = cfg.eval
     v = cfg.anchors.variances
-    z = cls_logits - cls_logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    a = anchors
-    cx = offsets[:, 0] * v[0] * a[:, 2] + a[:, 0]
-    cy = offsets[:, 1] * v[1] * a[:, 3] + a[:, 1]
-    hw = np.exp(np.minimum(offsets[:, 2] * v[2], 4.135)) * a[:, 2] / 2
-    hh = np.exp(np.minimum(offsets[:, 3] * v[3], 4.135)) * a[:, 3] / 2
+    t = e.score_threshold if threshold is None else max(e.score_threshold, float(threshold))
+    logits = cls_logits.astype(np.float32, copy=False)
+    if logits.shape[1] == 2:  # softmax over (background, face) == sigmoid of the difference
+        fg = 1.0 / (1.0 + np.exp(logits[:, :1] - logits[:, 1:]))
+    else:
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        fg = z[:, 1:] / z.sum(axis=1, keepdims=True)
+    cls_idx, anc_idx = np.nonzero(fg.T > t)  # class-major, as the graph
+    sc = fg[anc_idx, cls_idx]
+    order = np.argsort(-sc, kind="stable")[:e.pre_nms_topk]
+    cls_idx, anc_idx, sc = cls_idx[order], anc_idx[order], sc[order]
+    a, o = anchors[anc_idx], offsets[anc_idx]
+    cx = o[:, 0] * v[0] * a[:, 2] + a[:, 0]
+    cy = o[:, 1] * v[1] * a[:, 3] + a[:, 1]
+    hw = np.exp(np.minimum(o[:, 2] * v[2], 4.135)) * a[:, 2] / 2
+    hh = np.exp(np.minimum(o[:, 3] * v[3], 4.135)) * a[:, 3] / 2
     boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
-    C = p.shape[1] - 1
-    fg = p[:, 1:].T.reshape(-1)  # class-major, as the graph
-    ids_all = np.repeat(np.arange(C), p.shape[0])
-    box_all = np.tile(boxes, (C, 1))
-    cand = np.nonzero(fg > e.score_threshold)[0]
-    cand = cand[np.argsort(-fg[cand], kind="stable")][:e.pre_nms_topk]
-    kept: List[np.ndarray] = []
-    for c in range(C):
-        idx = cand[ids_all[cand] == c]
-        if idx.size:
-            kept.append(idx[_nms_numpy(box_all[idx], fg[idx], e.nms_iou)])
+    kept = [np.nonzero(cls_idx == c)[0] for c in np.unique(cls_idx)]
+    kept = [idx[_nms_numpy(boxes[idx], sc[idx], e.nms_iou)] for idx in kept]
     if not kept:
         return np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32)
     k = np.concatenate(kept)
-    k = k[np.argsort(-fg[k], kind="stable")][:e.max_detections]
-    return ids_all[k].astype(np.float32), fg[k].astype(np.float32), box_all[k]
+    k = k[np.argsort(-sc[k], kind="stable")][:e.max_detections]
+    return cls_idx[k].astype(np.float32), sc[k].astype(np.float32), boxes[k]
 
 
 class OnnxDetector:
@@ -333,8 +338,8 @@ class OnnxDetector:
     def postprocess(self, outs, scale, image_hw, threshold=None):
         if self.graph == "full":
             ids, sc, bx = outs[0][0, :, 0], outs[1][0, :, 0], outs[2][0]
-        else:
-            ids, sc, bx = decode_nms_numpy(outs[0][0], outs[1][0], outs[2][0], self.cfg)
+        else:  # threshold before NMS: exact (see decode_nms_numpy) and much less NMS work
+            ids, sc, bx = decode_nms_numpy(outs[0][0], outs[1][0], outs[2][0], self.cfg, threshold)
         return to_image_pixels(np.asarray(ids), np.asarray(sc), np.asarray(bx, np.float32), scale,
                                image_hw, threshold)
 
@@ -485,12 +490,68 @@ def compare_ap(fp32: Any, int8: Any, images_dir: str, gt_dir: str, out_dir: Unio
 
 # ----------------------------------------------------------------------------- backend choice
 
+def onnx_cache_dir() -> Path:
+    """Where exported ONNX models are cached (``$SSD_MNV2_CACHE`` or ``~/.cache/ssd_mnv2``)."""
+    root = os.environ.get("SSD_MNV2_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ssd_mnv2")
+    return Path(root) / "onnx"
+
+
+def cached_onnx_export(detector: Detector, cache_dir: Union[None, str, Path] = None) -> str:
+    """The raw-graph ONNX file of ``detector``, exported once and reused.
+
+    The cache key is a SHA-256 of the weights (every parameter's bytes), the model and anchor
+    config, the opset and the source of the graph's code, so a retrained or reconfigured model never reuses a stale export. The export is
+    written to a temporary folder and renamed into place (concurrent runs cannot see half a file)."""
+    import hashlib
+    import shutil
+
+    from .config import config_to_dict
+
+    h = hashlib.sha256()
+    for name, prm in sorted(detector.ssd.collect_params().items()):
+        h.update(name.encode())
+        h.update(prm.data().asnumpy().tobytes())
+    d = config_to_dict(detector.cfg)
+    h.update(json.dumps({k: d[k] for k in ("model", "anchors")}, sort_keys=True).encode())
+    h.update(f"opset={ONNX_OPSET},graph=raw".encode())
+    pkg = Path(__file__).resolve().parent  # the graph's code: a code change invalidates the cache
+    for src in sorted(pkg.glob("model/*.py")) + [pkg / "export.py", pkg / "anchors.py"]:
+        h.update(src.read_bytes())
+    root = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
+    final = root / h.hexdigest()[:24]
+    onnx_path = final / "model.onnx"
+    if onnx_path.is_file():
+        return str(onnx_path)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        export_onnx(detector, tmp, name="model", graph="raw")
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process won the race: use its export
+            if not onnx_path.is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(onnx_path)
+
+
+def default_backend() -> str:
+    """'onnxruntime' where onnx + onnxruntime are installed (fastest, same detections), else
+    'mxnet' (the oneDNN-fused graph)."""
+    return "onnxruntime" if onnx_available() else "mxnet"
+
+
 def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantized: Optional[str] = None,
                   overrides: Sequence[str] = (), threads: Optional[int] = None):
-    """A detector for ``backend`` ('mxnet', 'mxnet-plain', 'onnxruntime', 'int8').
+    """A detector for ``backend`` ('auto', 'mxnet', 'mxnet-plain', 'onnxruntime', 'int8').
 
-    ``load_mxnet(fused=...)`` returns the float MXNet detector (used directly, or exported to a
-    temporary ONNX file when ``onnx`` is not given). ``quantized``: folder of a quantized model."""
+    ``load_mxnet(fused=...)`` returns the float MXNet detector (used directly, or exported once to
+    the ONNX cache, :func:`cached_onnx_export`, when ``onnx`` is not given). ``quantized``: folder
+    of a quantized model. 'auto': int8 if ``quantized``, onnxruntime with ``onnx``, else
+    :func:`default_backend`."""
+    if backend == "auto":
+        backend = "int8" if quantized else ("onnxruntime" if onnx else default_backend())
     if quantized and backend in ("mxnet", "int8"):
         backend = "int8"
     if backend == "mxnet":
@@ -502,12 +563,12 @@ def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantize
             return OnnxDetector(onnx, overrides=overrides, threads=threads)
         if not onnx_available():
             raise RuntimeError("the onnxruntime backend needs: pip install onnx onnxruntime")
-        tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
         det = load_mxnet(fused=False)
-        paths = export_onnx(det, tmp)
-        return OnnxDetector(paths["onnx"], det.cfg, threads=threads)
+        od = OnnxDetector(cached_onnx_export(det), det.cfg, threads=threads)
+        od.source = f"{getattr(det, 'source', '')} (ONNX: {od.source})"
+        return od
     if backend == "int8":
         if not quantized:
             raise ValueError("--backend int8 needs --quantized DIR (made by `ssd-mnv2 quantize`)")
         return QuantizedDetector.from_dir(quantized, overrides=overrides)
-    raise ValueError(f"unknown backend {backend!r} (mxnet, mxnet-plain, onnxruntime, int8)")
+    raise ValueError(f"unknown backend {backend!r} (auto, mxnet, mxnet-plain, onnxruntime, int8)")

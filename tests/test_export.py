@@ -115,6 +115,60 @@ def test_onnx_backend_in_detect(tmp_path, det, images):
     assert s.processed == 1 and s.faces > 0
 
 
+def test_decode_nms_numpy_threshold_before_nms_is_exact():
+    """Raising the score threshold before NMS keeps exactly the boxes above it (greedy NMS)."""
+
+    det = _model()
+    rng = np.random.default_rng(5)
+    for p in det.ssd.cls_heads.collect_params(".*weight").values():  # many overlapping candidates
+        p.set_data(mx.nd.array(rng.normal(0, 1.5, p.shape)))
+    x, _ = det.preprocess(make_image(rng, (160, 120), 3)[0])
+    logits, offsets, anchors = (o.asnumpy()[0] for o in det.ssd(x))
+    ids0, s0, b0 = ex.decode_nms_numpy(logits, offsets, anchors, det.cfg)
+    assert len(s0) > 10 and np.all(np.diff(s0) <= 0)
+    for t in np.quantile(s0, [0.2, 0.5, 0.9]):
+        ids1, s1, b1 = ex.decode_nms_numpy(logits, offsets, anchors, det.cfg, threshold=float(t))
+        keep = s0 > t
+        np.testing.assert_array_equal(s1, s0[keep])
+        np.testing.assert_array_equal(b1, b0[keep])
+    # the in-graph decoder (MXNet) agrees with the numpy one
+    ids_g, s_g, b_g = (o.asnumpy()[0] for o in det.net(x))
+    valid = ids_g[:, 0] >= 0
+    np.testing.assert_allclose(np.sort(s_g[valid, 0])[::-1][:20], s0[:20], atol=1e-5)
+
+
+def test_cached_onnx_export_reused_and_keyed_on_weights(tmp_path, images):
+    pytest.importorskip("onnxruntime")
+    d = _model()
+    p1 = ex.cached_onnx_export(d, tmp_path)
+    mtime = __import__("os").path.getmtime(p1)
+    assert ex.cached_onnx_export(d, tmp_path) == p1 and __import__("os").path.getmtime(p1) == mtime
+    assert [q.name for q in tmp_path.iterdir()] == [__import__("pathlib").Path(p1).parent.name]  # no temp left
+    w = next(iter(d.ssd.cls_heads.collect_params(".*weight").values()))
+    w.set_data(w.data() * 1.01)
+    p2 = ex.cached_onnx_export(d, tmp_path)
+    assert p2 != p1
+    od = ex.OnnxDetector(p2, d.cfg, threads=1)
+    b1, s1 = d.predict(images[0], threshold=0.0)
+    b2, s2 = od.predict(images[0], threshold=0.0)
+    _assert_same_detections(b1, s1, b2, s2, 1e-4, 0.05)
+
+
+def test_auto_backend(tmp_path, det, monkeypatch):
+    monkeypatch.setenv("SSD_MNV2_CACHE", str(tmp_path))
+    monkeypatch.setattr(ex, "onnx_available", lambda: False)
+    assert ex.default_backend() == "mxnet"
+    assert ex.make_detector("auto", lambda fused: det) is det
+    pytest.importorskip("onnxruntime")
+    monkeypatch.undo()
+    monkeypatch.setenv("SSD_MNV2_CACHE", str(tmp_path))
+    od = ex.make_detector("auto", lambda fused: det)
+    assert isinstance(od, ex.OnnxDetector) and od.graph == "raw"
+    assert str(tmp_path) in od.source
+    with pytest.raises(ValueError, match="unknown backend"):
+        ex.make_detector("tpu", lambda fused: det)
+
+
 @pytest.mark.skipif(not ex.int8_available(), reason="no oneDNN int8 in this MXNet build")
 def test_quantize_tiny(tmp_path, images):
     d = _model()

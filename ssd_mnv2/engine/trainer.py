@@ -386,6 +386,10 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                                 box=f"{sums['box_loss'] / n_it:.3f}", lr=f"{lr:.2e}",
                                 ips=f"{n_seen / el:.1f}", wait=f"{100 * wait_s / el:.0f}%")
                 bar.update(1)
+                if not progress and is_main and t.log_interval and n_it % t.log_interval == 0:
+                    print(f"epoch {epoch + 1} iteration {it}/{iters_per_epoch}: loss {sums['loss'] / n_it:.3f} "
+                          f"(cls {sums['cls_loss'] / n_it:.3f}, box {sums['box_loss'] / n_it:.3f}), "
+                          f"lr {lr:.2e}, {n_seen / el:.1f} img/s", flush=True)
                 stop_now = interrupted["flag"] or (max_iters is not None and iters_this_call >= max_iters)
                 if stop_now and it < iters_per_epoch:
                     state["epoch"], state["iteration"] = epoch, it
