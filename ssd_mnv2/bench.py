@@ -147,9 +147,10 @@ def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACK
                   sizes: Sequence[str] = SIZES, reps: int = 50, warmup: int = 5,
                   image: Optional[np.ndarray] = None, quantized: Optional[str] = None,
                   calib_images: Optional[str] = None, threads: Optional[int] = None,
-                  log: Callable[[str], None] = print) -> List[Dict[str, Any]]:
+                  log: Callable[[str], None] = print, overrides: Sequence[str] = ()) -> List[Dict[str, Any]]:
     """Rows of ``{backend, size, <stage>: ms, fps}``; a backend that cannot run gives a row with
-    ``error``. ``load_mxnet(fused=...)`` returns a float :class:`~ssd_mnv2.predictor.Detector`."""
+    ``error``. ``load_mxnet(fused=...)`` returns a float :class:`~ssd_mnv2.predictor.Detector`;
+    ``overrides`` (``--set``) also apply to a saved quantized model's config."""
     import cv2
 
     from .sizes import parse_size
@@ -164,7 +165,7 @@ def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACK
                      else _synthetic_image(*wh))
     for b in backends:
         try:
-            det, fwd_only = _make(b, load_mxnet, quantized, calib_images, threads, log)
+            det, fwd_only = _make(b, load_mxnet, quantized, calib_images, threads, log, overrides)
         except Exception as e:  # report and go on with the other backends
             log(f"{b}: cannot run: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
             for s in sizes:
@@ -178,7 +179,7 @@ def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACK
     return rows
 
 
-def _make(backend: str, load_mxnet, quantized, calib_images, threads, log):
+def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overrides=()):
     if backend in ("mxnet-plain", "mxnet-fused"):
         det = load_mxnet(fused=backend == "mxnet-fused")
         if backend == "mxnet-fused" and not det.fused:
@@ -195,7 +196,7 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log):
             log(f"int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
             quantize_detector(load_mxnet(fused=False), src, tmp, num_calib=32 if calib_images else 16)
             quantized = tmp
-        det = QuantizedDetector.from_dir(quantized)
+        det = QuantizedDetector.from_dir(quantized, overrides=overrides)
 
         def fwd(x, block=det.ssd):
             outs = block(x)
@@ -284,7 +285,7 @@ def benchmark_main(args) -> int:
     info["threads"] = args.threads
     rows = run_benchmark(load, backends, sizes, reps=args.reps, warmup=args.warmup, image=image,
                          quantized=args.quantized, calib_images=args.calib_images, threads=args.threads,
-                         log=lambda m: print(m, file=sys.stderr, flush=True))
+                         log=lambda m: print(m, file=sys.stderr, flush=True), overrides=args.overrides)
     print(format_table(rows, info, model))
     if args.json:
         from .io_utils import atomic_write_text

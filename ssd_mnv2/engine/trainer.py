@@ -114,9 +114,11 @@ def _kvstore(cfg: Config):
     return kind, 0, 1
 
 
-def _check_workers_agree(kv, rank: int, num_workers: int, state: Dict[str, Any]) -> None:
-    """dist_*: every worker must start from the same step, or dist_sync would hang or diverge."""
-    key = 2 ** 30 - 7  # far from the Trainer's keys (0 .. number of parameters - 1)
+def _check_workers_agree(kv, rank: int, num_workers: int, state: Dict[str, Any], key: int) -> None:
+    """dist_*: every worker must start from the same step, or dist_sync would hang or diverge.
+
+    ``key``: a kvstore key the Trainer does not use (its keys are 0 .. number of parameters - 1).
+    Keep it small: MXNet picks a key's server with ``(key * 9973) % num_servers`` in int32."""
     mine = mx.nd.zeros((num_workers,))
     mine[rank] = float(state["global_step"])
     kv.init(key, mx.nd.zeros((num_workers,)))
@@ -129,6 +131,30 @@ def _check_workers_agree(kv, rank: int, num_workers: int, state: Dict[str, Any])
             f"distributed workers start from different steps {steps} (by rank): --resume found "
             "different checkpoints. train.out_dir must be the same folder for every worker (a "
             "shared file system, or copy rank 0's out_dir to every machine before resuming).")
+
+
+def _broadcast_initial_params(trainer: gluon.Trainer) -> None:
+    """dist_*: send rank 0's parameters to every worker *before* the first gradient push.
+
+    Gluon's Trainer does this lazily inside the first ``step()``: per weight, a broadcast (init
+    on the server, then an asynchronous pull) immediately followed by the push of that weight's
+    gradient. On CPU, MXNet's dist kvstore sends the gradient array itself (``comm_buf = merged``,
+    no copy), so that push does not wait for the pending pull; when the other workers' pushes
+    arrive first, the server merges them and answers the late pull with the *summed gradient*,
+    which the worker then takes as its weight (whole tensors differ between workers). Doing the
+    broadcast here and waiting for it removes the race. Parameters must be initialised (not
+    deferred) by now."""
+    for p in trainer._params:
+        # an imperative oneDNN forward (materialising shapes) may have turned weights into oneDNN
+        # layout in place, which the kvstore cannot send ("can't generate TBlob for MKLDNN
+        # data"): rebuild every array (and its gradient) from a plain copy
+        p._init_impl(mx.nd.array(p.data().asnumpy(), dtype=p.dtype), p.list_ctx())
+    trainer._init_kvstore()
+    trainer._init_params()
+    if trainer._params_to_init:  # deferred parameters would be broadcast lazily again
+        names = [p.name for p in trainer._params_to_init][:3]
+        raise RuntimeError(f"dist kvstore: parameters not initialised before training: {names}")
+    mx.nd.waitall()
 
 
 def _plot_curves(history: List[Dict[str, Any]], png: Path) -> None:
@@ -242,6 +268,8 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         desc = load_pretrained_backbone(net.backbone.feature_layers(), t.pretrained_backbone,
                                         cfg.model.width)
         print(f"backbone: {desc}")
+    if t.kvstore.startswith("dist"):  # materialise every parameter: all are broadcast up front
+        net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))
     _freeze(net, cfg)
     _no_wd_on_bn_and_bias(net)
     if t.hybridize:
@@ -285,7 +313,8 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         trainer = gluon.Trainer(params, t.optimizer, opt_args, kvstore=kv,
                                 update_on_kvstore=False if t.kvstore != "local" else None)
         if t.kvstore.startswith("dist"):
-            _check_workers_agree(kv, rank, num_workers, state)
+            _check_workers_agree(kv, rank, num_workers, state, key=len(params))
+            _broadcast_initial_params(trainer)
     if ck is not None and loaded["optim"]:
         set_optimizer_state(trainer, loaded["optim"], state.get("optimizer_update_counts", {}),
                             state.get("optimizer_num_update", 0), net=net)
