@@ -564,7 +564,13 @@ def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantize
         if not onnx_available():
             raise RuntimeError("the onnxruntime backend needs: pip install onnx onnxruntime")
         det = load_mxnet(fused=False)
-        od = OnnxDetector(cached_onnx_export(det), det.cfg, threads=threads)
+        try:
+            onnx_path = cached_onnx_export(det)
+        except OSError as e:  # e.g. a read-only home: export for this run only
+            print(f"warning: ONNX cache {onnx_cache_dir()} not writable ({e}); exporting to a "
+                  "temporary folder (set SSD_MNV2_CACHE)", file=sys.stderr)
+            onnx_path = cached_onnx_export(det, tempfile.mkdtemp(prefix="ssd_mnv2_onnx_"))
+        od = OnnxDetector(onnx_path, det.cfg, threads=threads)
         od.source = f"{getattr(det, 'source', '')} (ONNX: {od.source})"
         return od
     if backend == "int8":

@@ -165,6 +165,11 @@ def test_auto_backend(tmp_path, det, monkeypatch):
     od = ex.make_detector("auto", lambda fused: det)
     assert isinstance(od, ex.OnnxDetector) and od.graph == "raw"
     assert str(tmp_path) in od.source
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("SSD_MNV2_CACHE", str(blocker))  # unwritable cache: a temporary export
+    od2 = ex.make_detector("auto", lambda fused: det)
+    assert isinstance(od2, ex.OnnxDetector) and str(blocker) not in od2.source
     with pytest.raises(ValueError, match="unknown backend"):
         ex.make_detector("tpu", lambda fused: det)
 
