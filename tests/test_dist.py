@@ -227,11 +227,22 @@ def test_horovod_missing_is_a_clear_error(tmp_path, monkeypatch):
         _fit_kind(tmp_path, "horovod", monkeypatch)
 
 
-def test_dist_async_is_refused_clearly(tmp_path, monkeypatch):
-    for k, v in dmlc_env("worker", 1, 1, 1).items():
-        monkeypatch.setenv(k, v)
-    with pytest.raises(RuntimeError, match="dist_async is not supported"):
-        _fit_kind(tmp_path, "dist_async", monkeypatch)
+def test_server_lr_scheduler_follows_the_schedule_after_pickling():
+    """dist_async: the schedule is pickled to the servers with the optimizer; a server counts one
+    update per worker push, so num_update // num_workers is the global step."""
+    import pickle
+
+    from ssd_mnv2.config import TrainCfg
+    from ssd_mnv2.engine.schedule import ServerLRScheduler, lr_at
+
+    t = TrainCfg(lr=0.01, epochs=4, warmup_epochs=0.5, schedule="cosine")
+    sched = ServerLRScheduler(t, iters_per_epoch=10, base_lr=0.02, num_workers=2, start_step=5)
+    opt = mx.optimizer.create("sgd", learning_rate=0.02, lr_scheduler=sched)
+    server_opt = pickle.loads(pickle.dumps(opt, 0))  # what KVStore.set_optimizer sends
+    for num_update, step in ((0, 5), (1, 5), (2, 6), (7, 8), (40, 25), (90, 50)):
+        server_opt.num_update = num_update
+        assert server_opt.learning_rate == pytest.approx(lr_at(t, step, 10, 0.02))
+    assert lr_at(t, 5, 10, 0.02) != lr_at(t, 25, 10, 0.02)  # the schedule does move
 
 
 @pytest.mark.parametrize("kind", ["local", "device"])
@@ -293,3 +304,35 @@ def test_dist_sync_two_workers_match_each_other_and_single_process(tmp_path):
     print(f"max |dist - single| = {worst:.3g} (max parameter change {moved:.3g})")
     for k in trainable:
         np.testing.assert_allclose(w[0][k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+@pytest.mark.slow
+def test_dist_async_two_workers_train_with_the_optimizer_on_the_server(tmp_path):
+    """dist_async: updates are applied on the server as each worker's gradient arrives."""
+    cfg_path = make_job(tmp_path, kvstore="dist_async")
+    (tmp_path / "worker.py").write_text(WORKER_SCRIPT)
+    port = free_port()
+    tag = uuid.uuid4().hex
+    r, dt = run_launch(["-n", "2", "-s", "1", "--port", str(port), "--",
+                        PY, str(tmp_path / "worker.py"), str(cfg_path), str(STEPS), str(tmp_path)], tag)
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "all 2 worker(s) finished successfully" in r.stdout
+    assert "the optimizer runs on the servers" in r.stdout
+    time.sleep(0.2)
+    assert leftover_processes(tag) == []
+    assert port_is_free(port)
+    net, trainable = trainable_names(cfg_path)
+    init = build_init(load_config(cfg_path))
+    for rank in (0, 1):
+        net.load_parameters(str(tmp_path / f"rank{rank}.params"))
+        w = {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+        assert all(np.isfinite(w[k]).all() for k in trainable)
+        moved = max(float(np.abs(w[k] - init[k]).max()) for k in trainable)
+        assert moved > 1e-3, f"rank {rank}: parameters did not move ({moved}): no server update"
+    # rank 0's checkpoint (weights + step; no optimizer state, it lives on the server) loads
+    from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    ck = load_checkpoint(latest_checkpoint(tmp_path / "out"))
+    assert ck["state"]["global_step"] == STEPS
+    net.load_parameters(str(ck["params"]))

@@ -5,7 +5,7 @@ import math
 
 from ..config import TrainCfg
 
-__all__ = ["lr_at"]
+__all__ = ["lr_at", "ServerLRScheduler"]
 
 
 def lr_at(train: TrainCfg, step: int, iters_per_epoch: int, base_lr: float | None = None) -> float:
@@ -21,3 +21,28 @@ def lr_at(train: TrainCfg, step: int, iters_per_epoch: int, base_lr: float | Non
     epoch = step / max(1, iters_per_epoch)
     drops = sum(1 for e in train.step_epochs if epoch >= e)
     return lr0 * (train.step_factor ** drops)
+
+
+class ServerLRScheduler:
+    """The :func:`lr_at` schedule as an MXNet ``lr_scheduler``, for optimizers that run on the
+    parameter servers (``dist_async``: MXNet's only asynchronous mode is ``update_on_kvstore``).
+
+    It is pickled to the servers with the optimizer. A server's optimizer counts one update per
+    worker push, so ``num_update`` advances ``num_workers`` times per global step:
+    step = ``start_step + num_update // num_workers`` (``start_step``: the step resumed from).
+    """
+
+    def __init__(self, train: TrainCfg, iters_per_epoch: int, base_lr: float, num_workers: int = 1,
+                 start_step: int = 0) -> None:
+        self.train = train
+        self.iters_per_epoch = int(iters_per_epoch)
+        self.base_lr = float(base_lr)  # MXNet's Optimizer sets this attribute too
+        self._lr0 = float(base_lr)
+        self.num_workers = max(1, int(num_workers))
+        self.start_step = int(start_step)
+
+    def step_of(self, num_update: int) -> int:
+        return self.start_step + int(num_update) // self.num_workers
+
+    def __call__(self, num_update: int) -> float:
+        return lr_at(self.train, self.step_of(num_update), self.iters_per_epoch, self._lr0)

@@ -25,7 +25,7 @@ from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
 from .checkpoint import (latest_checkpoint, load_checkpoint, save_checkpoint,
                          set_optimizer_state)
-from .schedule import lr_at
+from .schedule import ServerLRScheduler, lr_at
 
 __all__ = ["fit", "parse_ctx", "NonFiniteLossError", "TrainResult"]
 
@@ -102,12 +102,6 @@ def _kvstore(cfg: Config):
         hvd.init()
         return hvd, hvd.rank(), hvd.size()
     check_dist_env(kind)  # dist_* without DMLC_* variables, or a launched worker on local
-    if kind == "dist_async":
-        raise RuntimeError(
-            "train.kvstore=dist_async is not supported: MXNet runs asynchronous updates only with "
-            "update_on_kvstore=True, i.e. the optimizer lives on the servers, so the per-step LR "
-            "schedule cannot reach it and its state (momentum/Adam moments) cannot be saved in "
-            "checkpoints (no exact --resume). Use --kvstore dist_sync.")
     if kind.startswith("dist"):
         kv = mx.kv.create(kind)
         return kv, kv.rank, kv.num_workers
@@ -304,6 +298,11 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         opt_args["momentum"] = t.momentum
     if t.clip_gradient > 0:
         opt_args["clip_gradient"] = t.clip_gradient
+    on_servers = t.kvstore == "dist_async"  # MXNet runs async updates only on the servers
+    if on_servers:
+        # the optimizer is pickled to the servers: the LR schedule must travel with it
+        opt_args["lr_scheduler"] = ServerLRScheduler(t, iters_per_epoch, base_lr, num_workers,
+                                                     start_step=state["global_step"])
     if t.kvstore == "horovod":
         import horovod.mxnet as hvd
 
@@ -311,11 +310,16 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
         hvd.broadcast_parameters(net.collect_params(), root_rank=0)  # same start on every worker
     else:
         trainer = gluon.Trainer(params, t.optimizer, opt_args, kvstore=kv,
-                                update_on_kvstore=False if t.kvstore != "local" else None)
+                                update_on_kvstore=True if on_servers else
+                                False if t.kvstore != "local" else None)
         if t.kvstore.startswith("dist"):
-            _check_workers_agree(kv, rank, num_workers, state, key=len(params))
+            if on_servers:  # an async server without its optimizer refuses plain pushes
+                print("dist_async: the optimizer runs on the servers; its state (momentum, Adam "
+                      "moments) is not checkpointed, --resume restarts it at the saved step and LR")
+            else:
+                _check_workers_agree(kv, rank, num_workers, state, key=len(params))
             _broadcast_initial_params(trainer)
-    if ck is not None and loaded["optim"]:
+    if ck is not None and loaded["optim"] and not on_servers:
         set_optimizer_state(trainer, loaded["optim"], state.get("optimizer_update_counts", {}),
                             state.get("optimizer_num_update", 0), net=net)
     if ck is not None and "rng" in state:
@@ -332,7 +336,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
             return
         s = {k: v for k, v in state.items()}
         s.update(epoch=epoch, iteration=iteration, rng=rng_state(), iters_per_epoch=iters_per_epoch,
-                 lr=trainer.learning_rate)
+                 lr=lr_at(t, state["global_step"], iters_per_epoch, base_lr))
         save_checkpoint(out_dir, net, trainer, cfg, s)
 
     if is_main:
@@ -379,7 +383,8 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                     break
                 wait_s += time.perf_counter() - t0
                 lr = lr_at(t, state["global_step"], iters_per_epoch, base_lr)
-                trainer.set_learning_rate(lr)
+                if not on_servers:  # dist_async: the servers' ServerLRScheduler sets it
+                    trainer.set_learning_rate(lr)
                 data = gluon.utils.split_and_load(batch[0], ctx, even_split=False)
                 cls_t = gluon.utils.split_and_load(batch[1], ctx, even_split=False)
                 box_t = gluon.utils.split_and_load(batch[2], ctx, even_split=False)
