@@ -239,13 +239,16 @@ def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: st
     return "\n".join(lines)
 
 
-def load_mxnet_factory(params: Optional[str], config: Optional[str], overrides: Sequence[str] = ()
-                       ) -> Tuple[Callable[..., Any], str]:
-    """``load(fused=...)`` for the model named by params/config, or random weights (labelled)."""
-    from .predictor import DEFAULT_PARAMS, Detector
+def load_mxnet_factory(params: Optional[str], config: Optional[str], overrides: Sequence[str] = (),
+                       model: Optional[str] = None) -> Tuple[Callable[..., Any], str]:
+    """``load(fused=...)`` for the model named by params/config (or the shipped ``model``,
+    default the default one), or random weights (labelled) for a config without params."""
+    from .predictor import Detector, shipped_model_files
 
-    if params is None and config is None and DEFAULT_PARAMS.is_file():
-        params = str(DEFAULT_PARAMS)
+    if params is None and config is None:
+        shipped_params, shipped_cfg = shipped_model_files(model)
+        if shipped_params.is_file():
+            params, config = str(shipped_params), str(shipped_cfg)
     if params is not None:
         def load(fused=True):
             return Detector.from_files(params, config, fused=fused, overrides=overrides)
@@ -277,7 +280,9 @@ def benchmark_main(args) -> int:
 
     from .predictor import read_image
 
-    load, model = load_mxnet_factory(args.params, args.config, args.overrides)
+    from .commands import model_name
+
+    load, model = load_mxnet_factory(args.params, args.config, args.overrides, model_name(args))
     image = read_image(args.image) if args.image else None
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]

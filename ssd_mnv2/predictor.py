@@ -18,11 +18,27 @@ from .model.ssd import SSD, SSDInference
 from .sizes import parse_size, resolve_size
 
 __all__ = ["Detector", "load_params", "check_image", "read_image", "ImageError",
-           "DEFAULT_PARAMS", "DEFAULT_CONFIG"]
+           "SHIPPED_MODELS", "DEFAULT_MODEL", "shipped_model_files", "DEFAULT_PARAMS", "DEFAULT_CONFIG"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_PARAMS = MODELS_DIR / "face_mnv2_300.params"
-DEFAULT_CONFIG = MODELS_DIR / "face_mnv2_300.yaml"
+# The trained models in the package (``ssd_mnv2/models/<name>.params`` + ``<name>.yaml``), see
+# MODEL_CARD.md. ``DEFAULT_MODEL`` is what every command uses without --model/--params.
+SHIPPED_MODELS: Dict[str, str] = {
+    "face_mnv2_300": "MobileNetV2 width 1.0, 300 px training input, square anchors",
+}
+DEFAULT_MODEL = "face_mnv2_300"
+
+
+def shipped_model_files(name: Optional[str] = None) -> Tuple[Path, Path]:
+    """``(params, yaml)`` of the shipped model ``name`` (default: :data:`DEFAULT_MODEL`)."""
+    name = DEFAULT_MODEL if name is None else name
+    if name not in SHIPPED_MODELS:
+        raise ValueError(f"unknown shipped model {name!r}; choose from {', '.join(SHIPPED_MODELS)} "
+                         "(or pass --params/--config of your own model)")
+    return MODELS_DIR / f"{name}.params", MODELS_DIR / f"{name}.yaml"
+
+
+DEFAULT_PARAMS, DEFAULT_CONFIG = shipped_model_files()
 
 
 class ImageError(ValueError):
@@ -151,12 +167,13 @@ class Detector:
         return cls(cfg, ssd, ctx=ctx, fused=fused, source=str(params))
 
     @classmethod
-    def default(cls, ctx=None, fused: bool = True, overrides=()) -> "Detector":
-        """The face model shipped in the package."""
-        if not DEFAULT_PARAMS.is_file():
-            raise FileNotFoundError(f"the shipped model is missing: {DEFAULT_PARAMS}")
-        return cls.from_files(DEFAULT_PARAMS, DEFAULT_CONFIG, ctx=ctx, fused=fused,
-                              overrides=overrides)
+    def default(cls, ctx=None, fused: bool = True, overrides=(), model: Optional[str] = None) -> "Detector":
+        """A face model shipped in the package: ``model`` names one of :data:`SHIPPED_MODELS`
+        (default: :data:`DEFAULT_MODEL`)."""
+        params, config = shipped_model_files(model)
+        if not params.is_file():
+            raise FileNotFoundError(f"the shipped model is missing: {params}")
+        return cls.from_files(params, config, ctx=ctx, fused=fused, overrides=overrides)
 
     def describe(self) -> Dict[str, Any]:
         e = self.cfg.eval

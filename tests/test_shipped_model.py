@@ -4,23 +4,43 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from matplotlib import cbook
 
+from ssd_mnv2 import cli
 from ssd_mnv2.boxes import iou_matrix
-from ssd_mnv2.predictor import DEFAULT_PARAMS, Detector
+from ssd_mnv2.predictor import (DEFAULT_MODEL, DEFAULT_PARAMS, SHIPPED_MODELS, Detector,
+                                shipped_model_files)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Measured by hand on the 512x600 image: forehead (below the cap) to chin, cheek to cheek.
 GRACE_HOPPER_FACE_XYXY = np.array([[172, 120, 352, 338]], np.float32)
 
 
-def test_shipped_model_finds_grace_hopper():
-    assert DEFAULT_PARAMS.stat().st_size < 20 * 2**20
-    det = Detector.default()
+@pytest.mark.parametrize("name", list(SHIPPED_MODELS))
+def test_shipped_model_finds_grace_hopper(name):
+    params, _ = shipped_model_files(name)
+    assert params.stat().st_size < 20 * 2**20
+    det = Detector.default(model=name)
+    assert det.source == str(params)
     img = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     boxes, scores = det.predict(img, threshold=det.cfg.eval.display_threshold)
     assert len(boxes) >= 1
     assert iou_matrix(boxes[:1], GRACE_HOPPER_FACE_XYXY)[0, 0] >= 0.5
+
+
+def test_shipped_model_registry():
+    assert DEFAULT_MODEL in SHIPPED_MODELS
+    assert shipped_model_files()[0] == DEFAULT_PARAMS
+    with pytest.raises(ValueError, match="unknown shipped model 'nope'; choose from " + DEFAULT_MODEL):
+        shipped_model_files("nope")
+
+
+def test_model_flag_conflicts_with_params(tmp_path, capsys):
+    rc = cli.main(["detect", "--model", DEFAULT_MODEL, "--params", str(DEFAULT_PARAMS),
+                   "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "--model names a shipped model" in capsys.readouterr().err
 
 
 def test_quickstart_notebook_executes():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_args", "add_model_args"]
+__all__ = ["add_config_args", "add_model_args", "model_name", "load_detector", "display_overrides"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -15,8 +15,12 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``--config``/``--params`` of a trained model (default: the shipped one)."""
+    """``--model`` (a shipped model) or ``--config``/``--params`` of a trained model."""
+    from ..predictor import DEFAULT_MODEL, SHIPPED_MODELS
+
     add_config_args(p)
+    p.add_argument("--model", default=None, choices=list(SHIPPED_MODELS),
+                   help=f"a model shipped in the package (default: {DEFAULT_MODEL}; see MODEL_CARD.md)")
     p.add_argument("--params", default=None,
                    help="model .params (default: the shipped model; config defaults to the .yaml next to it)")
 
@@ -30,24 +34,35 @@ def display_overrides(args) -> list:
     while NMS only sorts the few confident boxes (detect/webcam speed).
     """
     from ..config import load_config
-    from ..predictor import DEFAULT_CONFIG
+    from ..predictor import shipped_model_files
 
+    name = model_name(args)
     if args.threshold is not None:
         t = args.threshold
     else:
         from pathlib import Path
 
         cfg_path = args.config or (None if args.params is None else str(Path(args.params).with_suffix(".yaml")))
-        t = load_config(cfg_path or DEFAULT_CONFIG, args.overrides).eval.display_threshold
+        t = load_config(cfg_path or shipped_model_files(name)[1],
+                        args.overrides).eval.display_threshold
     return list(args.overrides) + [f"eval.score_threshold={min(float(t), 0.999)}"]
 
 
+def model_name(args) -> "str | None":
+    """``--model``; an error if it is combined with ``--params``/``--config``."""
+    name = getattr(args, "model", None)
+    if name is not None and (args.params is not None or args.config is not None):
+        raise ValueError("--model names a shipped model: do not combine it with --params/--config")
+    return name
+
+
 def load_detector(args, **kwargs):
-    """The Detector named by ``--params``/``--config`` (or the shipped one)."""
+    """The Detector named by ``--model`` or ``--params``/``--config`` (default: the shipped one)."""
     from ..predictor import Detector
 
+    name = model_name(args)
     if args.params is None and args.config is None:
-        return Detector.default(overrides=args.overrides, **kwargs)
+        return Detector.default(overrides=args.overrides, model=name, **kwargs)
     if args.params is None:
         raise ValueError("--config given without --params: pass the .params file of the model")
     return Detector.from_files(args.params, args.config, overrides=args.overrides, **kwargs)
