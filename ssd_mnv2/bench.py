@@ -19,7 +19,8 @@ import numpy as np
 
 __all__ = ["machine_info", "time_stages", "run_benchmark", "format_table", "BACKENDS", "SIZES"]
 
-BACKENDS = ("mxnet-plain", "mxnet-fused", "int8", "onnxruntime")
+BACKENDS = ("mxnet-plain", "mxnet-fused", "mxnet-int8", "onnxruntime", "onnxruntime-int8")
+_ALIASES = {"int8": "mxnet-int8"}  # the name before there were two int8 engines
 SIZES = ("300x300", "640x480")
 TARGETS_MS = {"300x300": 8.0, "640x480": 25.0}
 
@@ -179,21 +180,47 @@ def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACK
     return rows
 
 
+def _pick_quantized(quantized, onnx: bool) -> Optional[str]:
+    """The folder (of ``--quantized``, one or several) holding an int8 model of that engine."""
+    from .quantize_onnx import find_quantized_onnx
+
+    for q in ([quantized] if isinstance(quantized, str) else list(quantized or [])):
+        if (find_quantized_onnx(q) is not None) == onnx:
+            return q
+    return None
+
+
 def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overrides=()):
+    backend = _ALIASES.get(backend, backend)
     if backend in ("mxnet-plain", "mxnet-fused"):
         det = load_mxnet(fused=backend == "mxnet-fused")
         if backend == "mxnet-fused" and not det.fused:
             raise RuntimeError("the MKLDNN (oneDNN) fusion backend is unavailable in this MXNet build")
         return det, _mx_forward_only(det)
-    if backend == "int8":
+    if backend == "onnxruntime-int8":
+        from .export import OnnxDetector, onnx_available
+        from .quantize_onnx import find_quantized_onnx, quantize_onnx
+
+        if not onnx_available():
+            raise RuntimeError("onnx/onnxruntime not installed")
+        folder = _pick_quantized(quantized, onnx=True)
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_int8_")
+            src = calib_images if calib_images else [_synthetic_image(300, 300, i) for i in range(16)]
+            log(f"onnxruntime-int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
+            quantize_onnx(load_mxnet(fused=False), src, folder, num_calib=200 if calib_images else 16)
+        det = OnnxDetector(find_quantized_onnx(folder), overrides=overrides, threads=threads)
+        return det, det.forward
+    if backend == "mxnet-int8":
         import mxnet as mx
 
         from .export import QuantizedDetector, quantize_detector
 
+        quantized = _pick_quantized(quantized, onnx=False)
         if quantized is None:
             tmp = tempfile.mkdtemp(prefix="ssd_mnv2_int8_")
             src = calib_images if calib_images else [_synthetic_image(300, 300, i) for i in range(16)]
-            log(f"int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
+            log(f"mxnet-int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
             quantize_detector(load_mxnet(fused=False), src, tmp, num_calib=32 if calib_images else 16)
             quantized = tmp
         det = QuantizedDetector.from_dir(quantized, overrides=overrides)
@@ -234,8 +261,8 @@ def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: st
                      f"{r.get('forward_only', float('nan')):.2f} | {ok} |")
     lines.append("")
     lines.append("median over repetitions; end to end = predict() on a BGR uint8 image of that size "
-                 "(input size = image size). forward: the network + decode + NMS in graph (mxnet, int8); "
-                 "onnxruntime runs the network alone and decodes + NMS in vectorised numpy (postprocess).")
+                 "(input size = image size). forward: the network + decode + NMS in graph (mxnet backends); "
+                 "onnxruntime backends run the network alone and decode + NMS in vectorised numpy (postprocess).")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ ONNX: opset 13, dynamic H and W. With one class the whole graph (decode + NMS) i
 the ONNX NMS conversion suppresses across classes, and :class:`OnnxDetector` decodes and runs
 NMS in numpy.
 
-int8: :func:`quantize_detector` quantizes the SSD network (not the decode/NMS, nor the anchor
+int8 for ONNX Runtime (the fast one): :mod:`ssd_mnv2.quantize_onnx`. oneDNN int8:
+:func:`quantize_detector` quantizes the SSD network (not the decode/NMS, nor the anchor
 constants) with ``mx.contrib.quantization.quantize_net_v2`` (oneDNN), calibrated on real
 images; :class:`QuantizedDetector` loads the result.
 """
@@ -39,7 +40,7 @@ from .predictor import Detector, check_image, to_image_pixels
 __all__ = ["BGRInput", "export_mxnet", "load_exported_mxnet", "export_onnx", "OnnxDetector",
            "onnx_available", "quantize_detector", "QuantizedDetector", "int8_available",
            "compare_ap", "make_detector", "decode_nms_numpy", "ONNX_OPSET", "cached_onnx_export",
-           "onnx_cache_dir", "default_backend"]
+           "onnx_cache_dir", "default_backend", "load_quantized"]
 
 ONNX_OPSET = 13
 
@@ -315,9 +316,11 @@ class OnnxDetector:
         self.fused = False
         self.threads = n
 
+    backend = "onnxruntime"
+
     def describe(self) -> Dict[str, Any]:
         e = self.cfg.eval
-        return {"model": self.source, "backend": "onnxruntime", "graph": self.graph,
+        return {"model": self.source, "backend": self.backend, "graph": self.graph,
                 "width": self.cfg.model.width, "default_size": e.size, "score_threshold": e.score_threshold,
                 "nms_iou": e.nms_iou, "max_detections": e.max_detections, "threads": self.threads}
 
@@ -360,8 +363,9 @@ def int8_available() -> bool:
 
 
 def _calibration_batch(images: Union[str, Path, Sequence[np.ndarray]], num: int, wh: Tuple[int, int],
-                       seed: int = 0) -> np.ndarray:
-    """(n, 3, h, w) float32 RGB batch: ``num`` images (random, fixed seed) resized to ``wh``."""
+                       seed: int = 0, bgr: bool = False) -> np.ndarray:
+    """(n, 3, h, w) float32 batch: ``num`` images (random, fixed seed) resized to ``wh``; RGB
+    (the SSD's input) or, with ``bgr``, BGR (the exported graphs' input)."""
     if isinstance(images, (str, Path)):
         from .inference import collect_images
         from .predictor import read_image
@@ -382,8 +386,8 @@ def _calibration_batch(images: Union[str, Path, Sequence[np.ndarray]], num: int,
         raise ValueError("no calibration image could be read")
     batch = np.empty((len(arrays), 3, wh[1], wh[0]), np.float32)
     for i, img in enumerate(arrays):
-        rgb = cv2.cvtColor(cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-        batch[i] = rgb.transpose(2, 0, 1)
+        im = cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR)
+        batch[i] = (im if bgr else cv2.cvtColor(im, cv2.COLOR_BGR2RGB)).transpose(2, 0, 1)
     return batch
 
 
@@ -576,5 +580,18 @@ def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantize
     if backend == "int8":
         if not quantized:
             raise ValueError("--backend int8 needs --quantized DIR (made by `ssd-mnv2 quantize`)")
-        return QuantizedDetector.from_dir(quantized, overrides=overrides)
+        return load_quantized(quantized, overrides=overrides, threads=threads)
     raise ValueError(f"unknown backend {backend!r} (auto, mxnet, mxnet-plain, onnxruntime, int8)")
+
+
+def load_quantized(path: Union[str, Path], overrides: Sequence[str] = (), threads: Optional[int] = None):
+    """The int8 model in ``path`` (a folder of ``ssd-mnv2 quantize``, or its file): an ONNX
+    Runtime int8 model (``*-int8.onnx``) or a oneDNN one (``*-symbol.json``)."""
+    from .quantize_onnx import find_quantized_onnx
+
+    onnx_file = find_quantized_onnx(path)
+    if onnx_file is not None:
+        det = OnnxDetector(onnx_file, overrides=overrides, threads=threads)
+        det.backend = "onnxruntime-int8"
+        return det
+    return QuantizedDetector.from_dir(path, overrides=overrides)

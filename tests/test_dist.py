@@ -336,3 +336,50 @@ def test_dist_async_two_workers_train_with_the_optimizer_on_the_server(tmp_path)
     ck = load_checkpoint(latest_checkpoint(tmp_path / "out"))
     assert ck["state"]["global_step"] == STEPS
     net.load_parameters(str(ck["params"]))
+
+
+def _horovodrun():
+    try:
+        import horovod.mxnet  # noqa: F401
+    except ImportError:
+        return None
+    import shutil
+
+    found = shutil.which("horovodrun")
+    if found is None:  # installed with --target: the script sits in <target>/bin
+        import horovod
+
+        cand = Path(horovod.__file__).resolve().parents[1] / "bin" / "horovodrun"
+        found = str(cand) if cand.is_file() else None
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_horovodrun() is None, reason="Horovod with MXNet support is not installed "
+                    "(HOROVOD_WITH_MXNET=1 pip install horovod)")
+def test_horovod_two_ranks_match_each_other_and_single_process(tmp_path):
+    """Same contract as dist_sync: allreduce averages the gradients, the LR scales linearly."""
+    cfg_path = make_job(tmp_path, kvstore="horovod")
+    (tmp_path / "worker.py").write_text(WORKER_SCRIPT)
+    tag = uuid.uuid4().hex
+    env = tagged_env(tag)
+    r = subprocess.run([PY, _horovodrun(), "--gloo", "-np", "2", "-H", "localhost:2", PY,
+                        str(tmp_path / "worker.py"), str(cfg_path), str(STEPS), str(tmp_path)],
+                       cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120)
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout[-3000:]
+    time.sleep(0.2)
+    assert leftover_processes(tag) == []
+    net, trainable = trainable_names(cfg_path)
+    w = []
+    for rank in (0, 1):
+        net.load_parameters(str(tmp_path / f"rank{rank}.params"))
+        w.append({k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()})
+    for k in trainable:
+        assert np.array_equal(w[0][k], w[1][k]), f"ranks differ on {k}"
+    ref, init = reference_params(cfg_path, STEPS)
+    moved = max(float(np.abs(ref[k] - init[k]).max()) for k in trainable)
+    assert moved > 1e-3
+    for k in trainable:
+        np.testing.assert_allclose(w[0][k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)

@@ -193,3 +193,34 @@ def test_quantize_tiny(tmp_path, images):
         np.testing.assert_array_equal(got[2], ref[2])
     assert q.describe()["backend"] == "int8"
     assert paths["dir"] == str(tmp_path)
+
+
+@pytest.mark.skipif(not ex.onnx_available(), reason="onnx/onnxruntime not installed")
+def test_quantize_onnx_tiny(tmp_path, det, images):
+    from ssd_mnv2.quantize_onnx import find_quantized_onnx, quantize_onnx
+
+    calib = [make_image(np.random.default_rng(i), (128, 96), 2)[0] for i in range(8)]
+    paths = quantize_onnx(det, calib, tmp_path / "q", num_calib=8, size="96x96")
+    meta = __import__("json").loads(open(paths["meta"]).read())
+    assert meta["format"] == "onnx-int8" and meta["quantization"]["num_calib"] == 8
+    assert find_quantized_onnx(tmp_path / "q") == __import__("pathlib").Path(paths["onnx"])
+    assert find_quantized_onnx(tmp_path) is None  # no int8 model there
+    q = ex.load_quantized(tmp_path / "q")  # --quantized DIR dispatches on what the folder holds
+    assert isinstance(q, ex.OnnxDetector) and q.describe()["backend"] == "onnxruntime-int8"
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(paths["onnx"]).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    fp = ex.OnnxDetector(ex.export_onnx(det, tmp_path / "f", graph="raw")["onnx"])
+    for img in images:  # other sizes than the calibration one: dynamic H, W
+        x, _ = q.preprocess(img)
+        got, ref = q.forward(x), fp.forward(x)
+        assert [g.shape for g in got] == [r.shape for r in ref]
+        np.testing.assert_array_equal(got[2], ref[2])  # anchors are not quantized: exact
+        # int8 logits/offsets track float ones (not equal: an int8 grid per tensor)
+        for g, r in zip(got[:2], ref[:2]):
+            assert np.corrcoef(g.ravel(), r.ravel())[0, 1] > 0.95
+        b, s = q.predict(img, threshold=0.0)
+        assert b.shape[1] == 4 and len(s) > 0 and (b[:, 2] <= img.shape[1]).all()
+    with pytest.raises(ValueError, match="calibration method"):
+        quantize_onnx(det, calib, tmp_path / "bad", num_calib=2, method="magic")

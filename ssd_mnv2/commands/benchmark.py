@@ -12,15 +12,17 @@ def add_parser(sub) -> None:
                        description="Without --params (and no shipped model) the weights are random: "
                                    "speed only, labelled as such.")
     add_model_args(p)
-    p.add_argument("--backends", default="mxnet-plain,mxnet-fused,int8,onnxruntime",
-                   help="comma-separated: mxnet-plain, mxnet-fused, int8, onnxruntime")
+    p.add_argument("--backends", default="mxnet-plain,mxnet-fused,mxnet-int8,onnxruntime,onnxruntime-int8",
+                   help="comma-separated: mxnet-plain, mxnet-fused, mxnet-int8, onnxruntime, onnxruntime-int8")
     p.add_argument("--sizes", default="300x300,640x480", help="comma-separated WxH")
     p.add_argument("--reps", type=int, default=50, help="timed repetitions per measurement")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=2,
                    help="OMP / onnxruntime intra-op threads (set before MXNet is imported)")
     p.add_argument("--image", default=None, help="benchmark image (default: synthetic)")
-    p.add_argument("--quantized", default=None, help="int8 model folder (default: quantize on the fly)")
+    p.add_argument("--quantized", action="append", default=None,
+                   help="int8 model folder of `ssd-mnv2 quantize` (repeat for both engines; "
+                        "default: quantize on the fly)")
     p.add_argument("--calib-images", default=None, help="calibration folder for on-the-fly int8")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
     p.set_defaults(func=run)
