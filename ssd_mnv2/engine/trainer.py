@@ -336,7 +336,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
             return
         s = {k: v for k, v in state.items()}
         s.update(epoch=epoch, iteration=iteration, rng=rng_state(), iters_per_epoch=iters_per_epoch,
-                 lr=lr_at(t, state["global_step"], iters_per_epoch, base_lr))
+                 lr=lr_at(t, max(0, state["global_step"] - 1), iters_per_epoch, base_lr))  # last step's
         save_checkpoint(out_dir, net, trainer, cfg, s)
 
     if is_main:
