@@ -190,6 +190,20 @@ def _pick_quantized(quantized, onnx: bool) -> Optional[str]:
     return None
 
 
+def _quantize_on_the_fly(backend: str, quantize: Callable[[Any, str, int], Any], calib_images,
+                         log: Callable[[str], None]) -> str:
+    """``quantize(images, out_dir, num_calib)`` into a temporary folder; without calibration
+    images, 16 synthetic ones (fine for speed, not for accuracy: labelled so)."""
+    folder = tempfile.mkdtemp(prefix=f"ssd_mnv2_{backend}_")
+    if calib_images:
+        log(f"{backend}: quantizing on the fly (calibration: {calib_images})")
+        quantize(calib_images, folder, 200)
+    else:
+        log(f"{backend}: quantizing on the fly (16 synthetic calibration images: speed only)")
+        quantize([_synthetic_image(300, 300, i) for i in range(16)], folder, 16)
+    return folder
+
+
 def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overrides=()):
     backend = _ALIASES.get(backend, backend)
     if backend in ("mxnet-plain", "mxnet-fused"):
@@ -203,12 +217,9 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
 
         if not onnx_available():
             raise RuntimeError("onnx/onnxruntime not installed")
-        folder = _pick_quantized(quantized, onnx=True)
-        if folder is None:
-            folder = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_int8_")
-            src = calib_images if calib_images else [_synthetic_image(300, 300, i) for i in range(16)]
-            log(f"onnxruntime-int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
-            quantize_onnx(load_mxnet(fused=False), src, folder, num_calib=200 if calib_images else 16)
+        folder = _pick_quantized(quantized, onnx=True) or _quantize_on_the_fly(
+            backend, lambda src, out, n: quantize_onnx(load_mxnet(fused=False), src, out, num_calib=n),
+            calib_images, log)
         det = OnnxDetector(find_quantized_onnx(folder), overrides=overrides, threads=threads)
         return det, det.forward
     if backend == "mxnet-int8":
@@ -216,13 +227,9 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
 
         from .export import QuantizedDetector, quantize_detector
 
-        quantized = _pick_quantized(quantized, onnx=False)
-        if quantized is None:
-            tmp = tempfile.mkdtemp(prefix="ssd_mnv2_int8_")
-            src = calib_images if calib_images else [_synthetic_image(300, 300, i) for i in range(16)]
-            log(f"mxnet-int8: quantizing on the fly ({'calibration: ' + str(calib_images) if calib_images else '16 synthetic calibration images: speed only'})")
-            quantize_detector(load_mxnet(fused=False), src, tmp, num_calib=32 if calib_images else 16)
-            quantized = tmp
+        quantized = _pick_quantized(quantized, onnx=False) or _quantize_on_the_fly(
+            backend, lambda src, out, n: quantize_detector(load_mxnet(fused=False), src, out, num_calib=n),
+            calib_images, log)
         det = QuantizedDetector.from_dir(quantized, overrides=overrides)
 
         def fwd(x, block=det.ssd):

@@ -179,6 +179,47 @@ def trainable_names(cfg_path: Path):
     return net, {k for k, v in net._collect_params_with_prefix().items() if v.grad_req != "null"}
 
 
+def launch_two_workers(tmp_path: Path, cfg_path: Path):
+    """``ssd-mnv2 launch -n 2 -s 1`` of WORKER_SCRIPT; returns (result, seconds, tag, port)."""
+    (tmp_path / "worker.py").write_text(WORKER_SCRIPT)
+    port = free_port()
+    tag = uuid.uuid4().hex
+    r, dt = run_launch(["-n", "2", "-s", "1", "--port", str(port), "--",
+                        PY, str(tmp_path / "worker.py"), str(cfg_path), str(STEPS), str(tmp_path)], tag)
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "all 2 worker(s) finished successfully" in r.stdout
+    time.sleep(0.2)  # nothing left behind
+    assert leftover_processes(tag) == []
+    assert port_is_free(port)
+    return r, dt, tag, port
+
+
+def rank_params(tmp_path: Path, cfg_path: Path):
+    """(net, trainable names, [params of rank 0, rank 1]) as saved by WORKER_SCRIPT."""
+    net, trainable = trainable_names(cfg_path)
+    w = []
+    for rank in (0, 1):
+        f = tmp_path / f"rank{rank}.params"
+        assert f.is_file(), f"worker of rank {rank} did not save its parameters"
+        net.load_parameters(str(f))
+        w.append({k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()})
+    return net, trainable, w
+
+
+def assert_equal_workers_and_reference(w, cfg_path: Path, trainable) -> None:
+    """Bitwise-equal workers, equal to the single-process reference within float32 rounding."""
+    for k in trainable:
+        assert np.array_equal(w[0][k], w[1][k]), f"workers differ on {k}"
+    ref, init = reference_params(cfg_path, STEPS)
+    moved = max(float(np.abs(ref[k] - init[k]).max()) for k in trainable)
+    assert moved > 1e-3, f"parameters barely moved ({moved}); the comparison would be vacuous"
+    worst = max(float(np.abs(w[0][k] - ref[k]).max()) for k in trainable)
+    print(f"max |dist - single| = {worst:.3g} (max parameter change {moved:.3g})")
+    for k in trainable:
+        np.testing.assert_allclose(w[0][k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
 # ------------------------------------------------------------------------------------------
 # fast unit tests
 # ------------------------------------------------------------------------------------------
@@ -269,66 +310,27 @@ def test_train_cli_without_launcher_fails_clearly(tmp_path):
 @pytest.mark.slow
 def test_dist_sync_two_workers_match_each_other_and_single_process(tmp_path):
     cfg_path = make_job(tmp_path)
-    (tmp_path / "worker.py").write_text(WORKER_SCRIPT)
-    port = free_port()
-    tag = uuid.uuid4().hex
-    r, dt = run_launch(["-n", "2", "-s", "1", "--port", str(port), "--",
-                        PY, str(tmp_path / "worker.py"), str(cfg_path), str(STEPS), str(tmp_path)], tag)
-    print(r.stdout[-3000:])
+    r, dt, _, _ = launch_two_workers(tmp_path, cfg_path)
     print(f"launch took {dt:.1f} s")
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert "all 2 worker(s) finished successfully" in r.stdout
-    # --- nothing left behind
-    time.sleep(0.2)
-    assert leftover_processes(tag) == []
-    assert port_is_free(port)
     # --- rank 0 wrote the checkpoint (and only rank 0 writes: one folder, one log)
     ck_state = (tmp_path / "out" / "last.json").read_text()
     assert '"iteration"' in ck_state
-
-    net, trainable = trainable_names(cfg_path)
-    w = []
-    for rank in (0, 1):
-        f = tmp_path / f"rank{rank}.params"
-        assert f.is_file(), f"worker of rank {rank} did not save its parameters"
-        net.load_parameters(str(f))
-        w.append({k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()})
+    _, trainable, w = rank_params(tmp_path, cfg_path)
     # identical trainable parameters on both workers (bitwise: same pulled gradient sums)
-    for k in trainable:
-        assert np.array_equal(w[0][k], w[1][k]), f"workers differ on {k}"
-
-    ref, init = reference_params(cfg_path, STEPS)
-    moved = max(float(np.abs(ref[k] - init[k]).max()) for k in trainable)
-    assert moved > 1e-3, f"parameters barely moved ({moved}); the comparison would be vacuous"
-    worst = max(float(np.abs(w[0][k] - ref[k]).max()) for k in trainable)
-    print(f"max |dist - single| = {worst:.3g} (max parameter change {moved:.3g})")
-    for k in trainable:
-        np.testing.assert_allclose(w[0][k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert_equal_workers_and_reference(w, cfg_path, trainable)
 
 
 @pytest.mark.slow
 def test_dist_async_two_workers_train_with_the_optimizer_on_the_server(tmp_path):
     """dist_async: updates are applied on the server as each worker's gradient arrives."""
     cfg_path = make_job(tmp_path, kvstore="dist_async")
-    (tmp_path / "worker.py").write_text(WORKER_SCRIPT)
-    port = free_port()
-    tag = uuid.uuid4().hex
-    r, dt = run_launch(["-n", "2", "-s", "1", "--port", str(port), "--",
-                        PY, str(tmp_path / "worker.py"), str(cfg_path), str(STEPS), str(tmp_path)], tag)
-    print(r.stdout[-3000:])
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert "all 2 worker(s) finished successfully" in r.stdout
+    r, _, _, _ = launch_two_workers(tmp_path, cfg_path)
     assert "the optimizer runs on the servers" in r.stdout
-    time.sleep(0.2)
-    assert leftover_processes(tag) == []
-    assert port_is_free(port)
-    net, trainable = trainable_names(cfg_path)
+    net, trainable, w = rank_params(tmp_path, cfg_path)
     init = build_init(load_config(cfg_path))
     for rank in (0, 1):
-        net.load_parameters(str(tmp_path / f"rank{rank}.params"))
-        w = {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
-        assert all(np.isfinite(w[k]).all() for k in trainable)
-        moved = max(float(np.abs(w[k] - init[k]).max()) for k in trainable)
+        assert all(np.isfinite(w[rank][k]).all() for k in trainable)
+        moved = max(float(np.abs(w[rank][k] - init[k]).max()) for k in trainable)
         assert moved > 1e-3, f"rank {rank}: parameters did not move ({moved}): no server update"
     # rank 0's checkpoint (weights + step; no optimizer state, it lives on the server) loads
     from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
@@ -371,15 +373,5 @@ def test_horovod_two_ranks_match_each_other_and_single_process(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:]
     time.sleep(0.2)
     assert leftover_processes(tag) == []
-    net, trainable = trainable_names(cfg_path)
-    w = []
-    for rank in (0, 1):
-        net.load_parameters(str(tmp_path / f"rank{rank}.params"))
-        w.append({k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()})
-    for k in trainable:
-        assert np.array_equal(w[0][k], w[1][k]), f"ranks differ on {k}"
-    ref, init = reference_params(cfg_path, STEPS)
-    moved = max(float(np.abs(ref[k] - init[k]).max()) for k in trainable)
-    assert moved > 1e-3
-    for k in trainable:
-        np.testing.assert_allclose(w[0][k], ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    _, trainable, w = rank_params(tmp_path, cfg_path)
+    assert_equal_workers_and_reference(w, cfg_path, trainable)
