@@ -1,6 +1,6 @@
 """Failure-mode evidence for MODEL_CARD.md.
 
-    python scripts/model_card_examples.py --pred outputs/eval_dev_original/predictions --out outputs/model_card
+    python scripts/model_card_examples.py --pred outputs/eval_dev_original/predictions --out outputs/model_card [--model NAME]
 
 1. Recall on the dev split by face size, occlusion, pose and blur (WIDER attributes), from a
    prediction folder written by `ssd-mnv2 evaluate`.
@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", default="../shared/data/widerface/dev/wider_face_dev_bbx_gt.txt")
     ap.add_argument("--out", default="outputs/model_card")
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--model", default=None, help="shipped model name (default: the default model)")
     args = ap.parse_args(argv)
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
 
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     (out / "recall_by_attribute.json").write_text(json.dumps(res, indent=1))
     print(format_recall_tables(res))
 
-    det = Detector.default()
+    det = Detector.default(model=args.model)
     img = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     print("| case | best score on the face (IoU >= 0.5) | detections >= 0.5 |\n|---|---|---|")
     for i, (name, im, face) in enumerate(variants(img)):
