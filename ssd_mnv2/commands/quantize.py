@@ -16,9 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--calib-images", default=None,
                    help="folder of calibration images (default: the config's data.train_images)")
     p.add_argument("--num-calib", type=int, default=200, help="number of calibration images")
-    p.add_argument("--calib-mode", choices=["naive", "entropy", "minmax", "percentile"], default=None,
-                   help="activation ranges: minmax|percentile|entropy (onnxruntime, default minmax), "
-                        "naive|entropy (mxnet, default naive)")
+    p.add_argument("--calib-mode", choices=["naive", "entropy", "minmax"], default=None,
+                   help="activation ranges: minmax (onnxruntime; its histogram methods need all "
+                        "activations in memory), naive|entropy (mxnet, default naive)")
     p.add_argument("--size", default=None, help="calibration input WxH (default: the training size)")
     p.add_argument("--out", default="outputs/quantized", help="output folder (default: outputs/quantized)")
     p.add_argument("--exclude-heads", action="store_true", help="mxnet: keep the prediction heads in float")
@@ -40,8 +40,8 @@ def run(args) -> int:
         from ..quantize_onnx import quantize_onnx
 
         mode = args.calib_mode or "minmax"
-        if mode == "naive":
-            raise ValueError("--calib-mode naive is for --engine mxnet; onnxruntime: minmax|percentile|entropy")
+        if mode != "minmax":
+            raise ValueError(f"--calib-mode {mode} is for --engine mxnet; onnxruntime takes minmax")
         paths = quantize_onnx(det, calib, args.out, num_calib=args.num_calib, size=args.size, method=mode)
     else:
         mode = args.calib_mode or "naive"
