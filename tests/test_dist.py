@@ -264,7 +264,7 @@ def test_horovod_missing_is_a_clear_error(tmp_path, monkeypatch):
         pytest.skip("horovod is installed here")
     except ImportError:
         pass
-    with pytest.raises(RuntimeError, match="HOROVOD_WITH_MXNET=1 pip install horovod"):
+    with pytest.raises(RuntimeError, match="HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod"):
         _fit_kind(tmp_path, "horovod", monkeypatch)
 
 

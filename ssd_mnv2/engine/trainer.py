@@ -95,8 +95,9 @@ def _kvstore(cfg: Config):
             import horovod.mxnet as hvd  # noqa: F401  (optional dependency)
         except ImportError as e:
             raise RuntimeError(
-                f"train.kvstore=horovod needs Horovod with MXNet support ({e}). Install it with "
-                "HOROVOD_WITH_MXNET=1 pip install horovod, launch with `horovodrun -np N "
+                f"train.kvstore=horovod needs Horovod with MXNet support ({e}). Build it with "
+                "scripts/install_horovod.sh (HOROVOD_WITH_MXNET=1 pip install --no-build-isolation "
+                "horovod), launch with `horovodrun -np N "
                 "ssd-mnv2 train ... --kvstore horovod`, or use --kvstore dist_sync with "
                 "`ssd-mnv2 launch` (see docs/distributed.md).") from None
         hvd.init()
