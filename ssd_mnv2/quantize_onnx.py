@@ -4,7 +4,7 @@
 stay float, in :func:`~ssd_mnv2.export.decode_nms_numpy`), calibrates the activation ranges on
 ``num_calib`` images (MinMax) and writes ``<out>/<name>.onnx`` with int8
 per-channel weights and uint8 activations, plus the config and an ``-export.json`` meta.
-Only convolutions are quantized: the anchor constants and their slices/concats stay float (a
+Only convolutions are quantized, and by default not the prediction heads: the anchor constants and their slices/concats stay float (a
 uint8 grid over 0..2048 px would move anchors by 8 px). :class:`~ssd_mnv2.export.OnnxDetector`
 runs the result like any ONNX export; on CPUs with VNNI it is several times faster than float.
 """
@@ -54,10 +54,11 @@ def _reader(batch_bgr: np.ndarray, input_name: str):
 def quantize_onnx(detector: Detector, calib_images: Union[str, Path, Sequence[np.ndarray]],
                   out_dir: Union[str, Path], num_calib: int = 200, size=None,
                   method: str = "minmax", name: str = "face_detector-int8",
-                  per_channel: bool = True) -> Dict[str, str]:
+                  per_channel: bool = True, float_heads: bool = True) -> Dict[str, str]:
     """Quantize ``detector`` for ONNX Runtime; returns the paths written (``onnx``, ``config``,
     ``meta``, ``dir``). Calibration: ``num_calib`` images of the folder ``calib_images`` (random,
-    fixed seed) resized to ``size`` (default: the training size, square)."""
+    fixed seed) resized to ``size`` (default: the training size, square). ``float_heads``: keep
+    the class and box prediction convolutions in float (every convolution outside the backbone)."""
     try:
         import onnx
         from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
@@ -78,7 +79,14 @@ def quantize_onnx(detector: Detector, calib_images: Union[str, Path, Sequence[np
         raw = export_onnx(detector, tmp, name="raw", graph="raw")
         pre = tmp / "pre.onnx"
         quant_pre_process(raw["onnx"], str(pre), skip_symbolic_shape=True)
-        input_name = onnx.load(str(pre)).graph.input[0].name
+        model = onnx.load(str(pre))
+        for node in model.graph.node:  # the exporter leaves nodes unnamed: name them by output
+            if not node.name:
+                node.name = node.output[0]
+        onnx.save(model, str(pre))
+        input_name = model.graph.input[0].name
+        heads = [n.name for n in model.graph.node
+                 if n.op_type == "Conv" and "backbone" not in n.input[1]] if float_heads else []
         q_tmp = tmp / f"{name}.onnx"
         import logging
 
@@ -87,6 +95,7 @@ def quantize_onnx(detector: Detector, calib_images: Union[str, Path, Sequence[np
         try:
             quantize_static(str(pre), str(q_tmp), _reader(batch, input_name),
                             quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            nodes_to_exclude=heads,
                             per_channel=per_channel, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
@@ -98,7 +107,7 @@ def quantize_onnx(detector: Detector, calib_images: Union[str, Path, Sequence[np
         meta = json.loads(Path(raw["meta"]).read_text())
         meta.update(format="onnx-int8", quantization={
             "engine": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-            "ops": ["Conv"], "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
+            "ops": ["Conv"], "float_convs": heads, "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
             "activations": "uint8", "calibration": method, "num_calib": int(len(batch)),
             "calib_size_wh": list(wh)})
         meta_path = out / f"{name}-export.json"

@@ -209,8 +209,15 @@ def test_quantize_onnx_tiny(tmp_path, det, images):
     assert isinstance(q, ex.OnnxDetector) and q.describe()["backend"] == "onnxruntime-int8"
     import onnx
 
-    ops = {n.op_type for n in onnx.load(paths["onnx"]).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    graph = onnx.load(paths["onnx"]).graph
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {n.op_type for n in graph.node}
+    # the class and box heads stay float: their weights are plain initializers, not dequantized
+    heads = meta["quantization"]["float_convs"]
+    assert len(heads) == 2 * det.cfg.model.num_levels
+    inits = {i.name for i in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Conv":
+            assert (n.input[1] in inits) == (n.name in heads), n.name
     fp = ex.OnnxDetector(ex.export_onnx(det, tmp_path / "f", graph="raw")["onnx"])
     for img in images:  # other sizes than the calibration one: dynamic H, W
         x, _ = q.preprocess(img)

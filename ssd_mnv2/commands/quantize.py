@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
                         "activations in memory), naive|entropy (mxnet, default naive)")
     p.add_argument("--size", default=None, help="calibration input WxH (default: the training size)")
     p.add_argument("--out", default="outputs/quantized", help="output folder (default: outputs/quantized)")
-    p.add_argument("--exclude-heads", action="store_true", help="mxnet: keep the prediction heads in float")
+    p.add_argument("--exclude-heads", action="store_true",
+                   help="mxnet: keep the prediction heads in float (onnxruntime always does)")
     p.add_argument("--eval-images", default=None, help="with --gt: report the AP change on this set")
     p.add_argument("--gt", default=None, help="WIDER ground-truth folder (wider_*_val.mat)")
     p.add_argument("--list", default=None, help="image list restricting the evaluation")
