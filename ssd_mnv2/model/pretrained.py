@@ -510,7 +510,7 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return np.sort(order)
 
 
-def slice_mobilenet_v2(src_layers: list, dst_layers: list) -> None:
+def slice_mobilenet_v2(src_layers: list, dst_layers: list) -> Dict[int, np.ndarray]:
     """Copy a wide MobileNetV2 (e.g. width 1.0) into a narrower one by keeping channels.
 
     Both are the 20 truncated ``features`` children, with known shapes. Every convolution of
@@ -525,6 +525,8 @@ def slice_mobilenet_v2(src_layers: list, dst_layers: list) -> None:
 
     This is structured pruning used as an initialisation: it is not the accuracy of a model
     trained at that width, and the detector is fine-tuned afterwards.
+
+    Returns the kept output channels of every block (0: the stem, then one per bottleneck).
     """
     src, dst = _pairs(_as_layer_list(src_layers)), _pairs(_as_layer_list(dst_layers))
     if len(src) != len(dst):
@@ -582,3 +584,4 @@ def slice_mobilenet_v2(src_layers: list, dst_layers: list) -> None:
         put(dst[bi][1], src[bi][1], exp_idx, None)  # depthwise: (C, 1, 3, 3)
         put(dst[bi][2], src[bi][2], stream_idx[bi], exp_idx)
         prev = stream_idx[bi]
+    return stream_idx
