@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_args", "add_model_args", "model_name", "load_detector", "display_overrides"]
+__all__ = ["add_config_args", "add_model_args", "add_engine_args", "add_backend_args", "backend_detector",
+           "model_name", "load_detector", "display_overrides"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -66,3 +67,32 @@ def load_detector(args, **kwargs):
     if args.params is None:
         raise ValueError("--config given without --params: pass the .params file of the model")
     return Detector.from_files(args.params, args.config, overrides=args.overrides, **kwargs)
+
+
+def add_engine_args(p) -> None:
+    """``--backend``, ``--onnx``, ``--quantized``: which engine runs the model."""
+    p.add_argument("--backend", default="auto", choices=["auto", "mxnet", "mxnet-plain", "onnxruntime", "int8"],
+                   help="auto (default: onnxruntime where installed, else mxnet), mxnet (oneDNN-fused), "
+                        "mxnet-plain, onnxruntime (the model is exported once to a cache), int8 (needs --quantized)")
+    p.add_argument("--onnx", default=None, help="ONNX model for --backend onnxruntime "
+                   "(default: export the MXNet model once, cached in $SSD_MNV2_CACHE or ~/.cache/ssd_mnv2)")
+    p.add_argument("--quantized", default=None,
+                   help="folder made by `ssd-mnv2 quantize` (implies --backend int8; ONNX Runtime or oneDNN, "
+                        "whichever the folder holds)")
+
+
+def add_backend_args(p) -> None:
+    add_engine_args(p)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="minimum score to keep a face (default: the config's eval.display_threshold)")
+    p.add_argument("--size", default=None,
+                   help="network input: original, WxH or 'max-side N' (default: the config's eval.size)")
+
+
+def backend_detector(args):
+    from ..export import make_detector
+
+    if args.backend in ("auto", "onnxruntime") and args.onnx:
+        return make_detector("onnxruntime", None, onnx=args.onnx, overrides=args.overrides)
+    return make_detector(args.backend, lambda fused: load_detector(args, fused=fused), onnx=args.onnx,
+                         quantized=args.quantized, overrides=args.overrides)

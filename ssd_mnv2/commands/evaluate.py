@@ -1,7 +1,7 @@
 """``ssd-mnv2 evaluate``: official WIDER FACE protocol (Easy/Medium/Hard AP)."""
 from __future__ import annotations
 
-from . import add_model_args
+from . import add_engine_args, add_model_args, backend_detector
 
 
 def add_parser(sub) -> None:
@@ -19,8 +19,6 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default=None,
                    help="network input: original (default from config), WxH, or 'max-side N'")
     p.add_argument("--out", default="outputs/wider_eval", help="output folder")
-    from .detect import add_engine_args
-
     add_engine_args(p)
     p.set_defaults(func=run)
 
@@ -35,8 +33,6 @@ def run(args) -> int:
             raise ValueError("--pred needs --gt (the folder of the official .mat files)")
         evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out)
         return 0
-    from .detect import backend_detector
-
     det = backend_detector(args)
     images = args.images or det.cfg.data.val_images
     gt = args.gt or det.cfg.data.val_gt_dir

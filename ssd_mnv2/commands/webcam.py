@@ -1,8 +1,7 @@
 """``ssd-mnv2 webcam``: live detection on a camera, a video file or a stream."""
 from __future__ import annotations
 
-from . import display_overrides, add_model_args
-from .detect import add_backend_args, backend_detector
+from . import add_backend_args, add_model_args, backend_detector, display_overrides
 
 
 def add_parser(sub) -> None:
