@@ -1,8 +1,9 @@
 """Anchor generation: the single source of anchor truth (the network uses it too).
 
 Anchors are in **pixels of the network input**, in ``cx, cy, w, h`` format. On level ``l``
-with stride ``s`` (8, 16, 32, 64, ...; the global-pool level uses ``model.image_size``), the
-anchor centres are ``((x + offset) * s, (y + offset) * s)``. At each location the anchors are
+with stride ``s`` (8, 16, 32, 64, ...), the anchor centres are ``((x + offset) * s,
+(y + offset) * s)``. The global-pool level has one location, centred on the actual input:
+``(width / 2, height / 2)`` (the network adds the input's centre in the graph). At each location the anchors are
 ordered ``for size in sizes[l]: for ratio in ratios[l]``, with ``w = size * sqrt(ratio)``,
 ``h = size / sqrt(ratio)`` (ratio = w/h). Locations are ordered row-major (y, then x), which is
 the order of the flattened ``(B, H, W, A*k)`` head outputs.
@@ -21,7 +22,7 @@ import numpy as np
 from .config import AnchorCfg, Config, ModelCfg
 
 __all__ = ["feature_sizes", "level_anchors_cxcywh", "generate_anchors", "anchor_grid",
-           "anchor_counts"]
+           "anchor_counts", "is_global_level"]
 
 
 def _half(n: int) -> int:
@@ -69,13 +70,21 @@ def level_anchors_cxcywh(sizes: Sequence[float], ratios: Sequence[float], stride
     return out.reshape(-1, 4).astype(np.float32)
 
 
+def is_global_level(cfg: Config, level: int) -> bool:
+    """True for the global-pool level (one location, centred on the input)."""
+    return bool(cfg.model.global_pool) and level == cfg.model.num_levels - 1
+
+
 def anchor_grid(cfg: Config, level: int) -> np.ndarray:
-    """The constant the network holds for ``level``: shape ``(1, 1, Gh, Gw, A*4)``."""
+    """The constant the network holds for ``level``: shape ``(1, 1, Gh, Gw, A*4)``.
+
+    For the global-pool level the centres are 0: the network adds the input's centre."""
     stride = cfg.model.strides()[level]
-    if cfg.model.global_pool and level == cfg.model.num_levels - 1:
-        g = 1
-    else:
-        g = int(math.ceil(cfg.anchors.max_input_size / stride))
+    if is_global_level(cfg, level):
+        anchors = level_anchors_cxcywh(cfg.anchors.sizes[level], cfg.anchors.ratios[level], 1.0,
+                                       1, 1, 0.0)
+        return anchors.reshape(1, 1, 1, 1, -1)
+    g = int(math.ceil(cfg.anchors.max_input_size / stride))
     anchors = level_anchors_cxcywh(cfg.anchors.sizes[level], cfg.anchors.ratios[level], stride,
                                    g, g, cfg.anchors.offset)
     return anchors.reshape(1, 1, g, g, -1)
@@ -89,8 +98,11 @@ def generate_anchors(cfg: Config, height: int, width: int) -> np.ndarray:
     levels = []
     strides = cfg.model.strides()
     for lv, (fh, fw) in enumerate(feature_sizes(cfg.model, height, width)):
-        levels.append(level_anchors_cxcywh(cfg.anchors.sizes[lv], cfg.anchors.ratios[lv],
-                                           strides[lv], fh, fw, cfg.anchors.offset))
+        a = level_anchors_cxcywh(cfg.anchors.sizes[lv], cfg.anchors.ratios[lv],
+                                 strides[lv], fh, fw, cfg.anchors.offset)
+        if is_global_level(cfg, lv):
+            a[:, 0], a[:, 1] = width / 2.0, height / 2.0
+        levels.append(a)
     return np.concatenate(levels, axis=0)
 
 

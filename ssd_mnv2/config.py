@@ -52,6 +52,14 @@ class ModelCfg:
     global_pool: bool = True
     head: str = "ssd"
     level_norm: bool = True
+    # feature-fusion neck over the three backbone stages (strides 8/16/32) feeding their heads:
+    # "none" (the founding plain SSD) or "fpn" (top-down FPN-lite: 1x1 laterals, nearest
+    # upsampling + add, depthwise-separable 3x3 smoothing)
+    neck: str = "none"
+    neck_channels: int = 64
+    # SSH-style context module on the neck outputs (3x3 + 5x5 + 7x7 receptive fields from
+    # stacked depthwise-separable convolutions, concatenated); only with a neck
+    context: bool = False
     class_names: List[str] = field(default_factory=lambda: ["face"])
 
     @property
@@ -64,7 +72,8 @@ class ModelCfg:
         return len(self.class_names)
 
     def strides(self) -> List[int]:
-        """Nominal stride per level (the global-pool level uses the training image size)."""
+        """Nominal stride per level (the global-pool level uses the training image size; its one
+        location is centred on the actual input, whatever its size)."""
         s = [8, 16, 32] + [64 * 2 ** i for i in range(len(self.extra_channels))]
         if self.global_pool:
             s.append(self.image_size)
@@ -81,6 +90,12 @@ class ModelCfg:
                     f"model.extra_channels[{i}]: must be [reduce_channels, out_channels] > 0, got {pair}")
         if self.head not in ("ssd", "ssdlite"):
             raise ConfigError(f"model.head: must be 'ssd' or 'ssdlite', got {self.head!r}")
+        if self.neck not in ("none", "fpn"):
+            raise ConfigError(f"model.neck: must be 'none' or 'fpn', got {self.neck!r}")
+        if self.neck_channels < 8 or self.neck_channels % 8:
+            raise ConfigError(f"model.neck_channels: must be a multiple of 8 (>= 8), got {self.neck_channels}")
+        if self.context and self.neck == "none":
+            raise ConfigError("model.context: the context module needs a neck (model.neck: fpn)")
         if not self.class_names:
             raise ConfigError("model.class_names: needs at least one class")
 
@@ -143,9 +158,23 @@ class DataCfg:
     photometric: bool = True
     flip: bool = True
     min_train_face_px: float = 0.0
+    # what happens to faces below min_train_face_px after the training resize, and to faces
+    # flagged invalid (WIDER) / difficult (VOC): "drop" (they become background, as before) or
+    # "ignore" (their anchors are neither positive nor negative, and never mined)
+    small_faces: str = "drop"
+    invalid_faces: str = "drop"
+    # random square crops: "uniform" (side = c * short side, c ~ U(crop_scale), any crop with a
+    # face centre inside) or "face" (the face-detection policy: c from crop_scale, log-uniform;
+    # the crop holds at least one whole face)
+    crop_policy: str = "uniform"
     num_workers: int = 2
 
     def validate(self) -> None:
+        for key in ("small_faces", "invalid_faces"):
+            if getattr(self, key) not in ("drop", "ignore"):
+                raise ConfigError(f"data.{key}: must be drop or ignore, got {getattr(self, key)!r}")
+        if self.crop_policy not in ("uniform", "face"):
+            raise ConfigError(f"data.crop_policy: must be uniform or face, got {self.crop_policy!r}")
         if self.format not in ("widerface", "voc"):
             raise ConfigError(f"data.format: must be widerface or voc, got {self.format!r}")
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
@@ -172,6 +201,9 @@ class TrainCfg:
     step_epochs: List[int] = field(default_factory=lambda: [14, 18])
     step_factor: float = 0.1
     iou_thresh: float = 0.5
+    # an anchor whose centre lies in an ignored face, or whose IoU with one is >= ignore_iou, is
+    # ignored (unless it is positive for a real face)
+    ignore_iou: float = 0.3
     neg_ratio: float = 3.0
     min_hard_negatives: int = 0
     box_weight: float = 1.0
@@ -208,6 +240,8 @@ class TrainCfg:
             raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
         if not 0 < self.iou_thresh <= 1:
             raise ConfigError(f"train.iou_thresh: must be in (0, 1], got {self.iou_thresh}")
+        if not 0 < self.ignore_iou <= 1:
+            raise ConfigError(f"train.ignore_iou: must be in (0, 1], got {self.ignore_iou}")
         if not 0 <= self.freeze_stages <= 3:
             raise ConfigError(f"train.freeze_stages: must be 0..3, got {self.freeze_stages}")
         if self.kvstore not in ("local", "device", "dist_sync", "dist_async", "dist_sync_device",

@@ -5,6 +5,8 @@ are measured: by default the training resize, faces x image_size / min(W, H)).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 MEASURE_HELP = ("where faces are measured: 'train' (default: the training resize, faces scaled "
                 "by image_size/min(W,H), i.e. a crop of scale 1) or an inference size spec "
                 "('max-side 640', '640x480', 'original')")
@@ -60,6 +62,18 @@ def add_parser(sub) -> None:
     s.add_argument("--report", default=None, help="also write the clustering report (JSON) here")
     s.set_defaults(func=run_suggest)
 
+    s = asub.add_parser("scale", help="face sizes in training samples (crop policy) vs evaluation")
+    s.add_argument("--config", nargs="+", required=True, metavar="YAML",
+                   help="configs whose training augmentation to simulate (the first gives the dev set)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override applied to every config")
+    s.add_argument("--eval-size", default="original", help="evaluation input size spec")
+    s.add_argument("--max-images", type=int, default=None, help="only the first N training images")
+    s.add_argument("--samples-per-image", type=int, default=2)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="runs/anchors/scale", help="output folder (md, json, png)")
+    s.set_defaults(func=run_scale)
+
     s = asub.add_parser("sweep", help="train each anchor config briefly, evaluate, compare")
     s.add_argument("--configs", nargs="+", required=True, metavar="YAML")
     s.add_argument("--epochs", type=int, default=1)
@@ -97,6 +111,18 @@ def run_summary(args) -> int:
     h, w = _parse_wh(args.size)
     text, _ = anchor_summary(cfg, h, w, with_params=not args.no_params)
     print(text)
+    return 0
+
+
+def run_scale(args) -> int:
+    from ..config import load_config
+    from ..scale_lab import scale_report
+
+    cfgs = {Path(c).stem: load_config(c, args.overrides) for c in args.config}
+    rep = scale_report(cfgs, args.out, args.eval_size, args.max_images, args.samples_per_image,
+                       args.seed)
+    print(rep["table"])
+    print(f"wrote {args.out}/scale.md, scale.json, {rep['png']}")
     return 0
 
 

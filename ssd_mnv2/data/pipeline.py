@@ -35,29 +35,40 @@ def build_dataset(cfg: Config, split: str = "train"):
 
 
 class TrainSamples:
-    """Indexable by ``(epoch, i)``: ``(image CHW float32 RGB 0-255, cls_targets (N,), box_targets (N, 4))``."""
+    """Indexable by ``(epoch, i)``: ``(image CHW float32 RGB 0-255, cls_targets (N,), box_targets (N, 4))``.
+
+    ``ignore_invalid``: the data set's :meth:`ignored_boxes` (WIDER ``invalid``, VOC
+    ``difficult``) become ignore regions instead of background."""
 
     def __init__(self, dataset, augment: TrainAugment, encoder: TargetEncoder, seed: int = 0,
-                 indices: Optional[Sequence[int]] = None) -> None:
+                 indices: Optional[Sequence[int]] = None, ignore_invalid: bool = False) -> None:
         self.dataset = dataset
         self.augment = augment
         self.encoder = encoder
         self.seed = int(seed)
         self.indices = list(range(len(dataset))) if indices is None else list(indices)
+        self.ignore_invalid = bool(ignore_invalid)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def sample(self, epoch: int, i: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Augmented ``(image_rgb uint8 (S, S, 3), boxes_xyxy_px (M, 4))`` for (epoch, i)."""
+        """Augmented ``(image_rgb uint8 (S, S, 3), boxes (M, 5))`` for (epoch, i): ``x1 y1 x2 y2``
+        px and the ignore flag (1 = ignore region)."""
         rng = np.random.default_rng([self.seed, epoch, self.indices[i]])
-        img, boxes = self.dataset[self.indices[i]]
-        return self.augment(img, boxes[:, :4] if len(boxes) else boxes, rng)
+        idx = self.indices[i]
+        img, boxes = self.dataset[idx]
+        faces = np.asarray(boxes, np.float32).reshape(-1, boxes.shape[1] if boxes.ndim == 2 else 4)[:, :4]
+        parts = [np.concatenate([faces, np.zeros((len(faces), 1), np.float32)], axis=1)]
+        if self.ignore_invalid:
+            ign = self.dataset.ignored_boxes(idx).reshape(-1, 4)
+            parts.append(np.concatenate([ign, np.ones((len(ign), 1), np.float32)], axis=1))
+        return self.augment(img, np.concatenate(parts, axis=0), rng)
 
     def __getitem__(self, key):
         epoch, i = key
         img, boxes = self.sample(epoch, i)
-        cls_t, box_t = self.encoder(boxes[:, :4])
+        cls_t, box_t = self.encoder(boxes[:, :4], ignore=boxes[:, 4] > 0)
         return (np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32), cls_t, box_t)
 
 
@@ -94,7 +105,10 @@ def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 
     d = cfg.data
     s = cfg.model.image_size
     augment = TrainAugment(size=s, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
-                           photometric=d.photometric, flip=d.flip, min_face_px=d.min_train_face_px)
-    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.train.iou_thresh, cfg.anchors.variances)
+                           photometric=d.photometric, flip=d.flip, min_face_px=d.min_train_face_px,
+                           crop_policy=d.crop_policy, small_faces=d.small_faces)
+    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.train.iou_thresh, cfg.anchors.variances,
+                            cfg.train.ignore_iou)
     indices = list(range(rank, len(dataset), num_workers))
-    return TrainSamples(dataset, augment, encoder, cfg.train.seed, indices)
+    return TrainSamples(dataset, augment, encoder, cfg.train.seed, indices,
+                        ignore_invalid=d.invalid_faces == "ignore")

@@ -19,7 +19,8 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ["photometric_distort", "random_zoom_out", "random_square_crop", "random_flip", "hflip",
+__all__ = ["photometric_distort", "random_zoom_out", "random_square_crop", "random_face_crop",
+           "random_flip", "hflip",
            "resize_with_random_interp", "clip_and_filter", "TrainAugment", "ValTransform",
            "INTERPOLATIONS"]
 
@@ -144,6 +145,47 @@ def random_square_crop(img: np.ndarray, boxes, rng: np.random.Generator,
             _crop_boxes(boxes, x0, y0, short))
 
 
+def random_face_crop(img: np.ndarray, boxes, rng: np.random.Generator,
+                     scale_range: Tuple[float, float] = (0.15, 1.0), real: Optional[np.ndarray] = None,
+                     max_trials: int = 50) -> Tuple[np.ndarray, np.ndarray]:
+    """Random square crop that holds at least one whole face (the face-detection crop policy).
+
+    The side is ``c * min(H, W)`` with ``c`` log-uniform in ``scale_range`` (small crops, i.e.
+    strong zoom-in, as often as large ones). A face is drawn among those that fit in a crop of
+    that side (``real`` masks which boxes count as faces, e.g. not ignore regions), and the crop
+    is placed uniformly among the positions that contain it whole. Other faces are kept when
+    their centre is inside (clipped to the crop), as in :func:`random_square_crop`. Without a
+    face that fits, falls back to :func:`random_square_crop`.
+    """
+    boxes = _as_boxes(boxes)
+    h, w = img.shape[:2]
+    short = min(h, w)
+    cand = np.ones(len(boxes), bool) if real is None else np.asarray(real, bool).copy()
+    if not cand.any():
+        return random_square_crop(img, boxes, rng, scale_range, max_trials)
+    lo, hi = np.log(scale_range[0]), np.log(scale_range[1])
+    fw = boxes[:, 2] - boxes[:, 0]
+    fh = boxes[:, 3] - boxes[:, 1]
+    need = np.ceil(np.maximum(fw, fh))
+    for _ in range(max_trials):
+        side = int(round(np.exp(rng.uniform(lo, hi)) * short))
+        side = max(1, min(side, short))
+        fits = np.flatnonzero(cand & (need <= side))
+        if fits.size == 0:
+            continue
+        k = int(fits[rng.integers(fits.size)])
+        x1, y1, x2, y2 = boxes[k, :4]
+        # x0 in [x2 - side, x1] (face inside) and [0, w - side] (crop inside the image)
+        xa, xb = max(0, int(np.ceil(x2)) - side), min(int(np.floor(x1)), w - side)
+        ya, yb = max(0, int(np.ceil(y2)) - side), min(int(np.floor(y1)), h - side)
+        if xa > xb or ya > yb:
+            continue
+        x0, y0 = int(rng.integers(xa, xb + 1)), int(rng.integers(ya, yb + 1))
+        return (np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]),
+                _crop_boxes(boxes, x0, y0, side))
+    return random_square_crop(img, boxes, rng, scale_range, max_trials)
+
+
 def hflip(img: np.ndarray, boxes) -> Tuple[np.ndarray, np.ndarray]:
     """Deterministic horizontal flip (image and boxes)."""
     boxes = _as_boxes(boxes)
@@ -195,16 +237,23 @@ def clip_and_filter(boxes, width: int, height: int, min_size: float = 0.0) -> np
 
 class TrainAugment:
     """Training augmentation: photometric jitter -> zoom-out -> random square crop -> flip ->
-    resize to ``size x size`` (random interpolation) -> drop faces with ``max(w, h) < min_face_px``.
+    resize to ``size x size`` (random interpolation) -> faces with ``max(w, h) < min_face_px``
+    dropped (``small_faces="drop"``) or turned into ignore regions (``"ignore"``).
 
     ``__call__(image_rgb, boxes_xyxy_px, rng=None) -> (uint8 (size, size, 3), float32 (M, 4+))``.
     Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
-    ratio (1.0 disables it).
+    ratio (1.0 disables it). ``crop_policy``: ``"uniform"`` (:func:`random_square_crop`) or
+    ``"face"`` (:func:`random_face_crop`: log-uniform scale, at least one whole face).
+
+    **Ignore flag.** When the boxes have a fifth column, it is the ignore flag (1 = an ignore
+    region, not a face to learn): crops are placed around real faces only, and
+    ``small_faces="ignore"`` (which needs that column) sets the flag instead of dropping.
     """
 
     def __init__(self, size: int = 300, crop_scale: Tuple[float, float] = (0.3, 1.0),
                  zoom_out: float = 1.0, photometric: bool = True, flip: bool = True,
-                 min_face_px: float = 0.0, max_trials: int = 50):
+                 min_face_px: float = 0.0, max_trials: int = 50, crop_policy: str = "uniform",
+                 small_faces: str = "drop"):
         self.size = int(size)
         self.crop_scale = tuple(crop_scale)
         self.zoom_out = float(zoom_out)
@@ -212,6 +261,12 @@ class TrainAugment:
         self.flip = bool(flip)
         self.min_face_px = float(min_face_px)
         self.max_trials = int(max_trials)
+        if crop_policy not in ("uniform", "face"):
+            raise ValueError(f"crop_policy must be uniform or face, got {crop_policy!r}")
+        if small_faces not in ("drop", "ignore"):
+            raise ValueError(f"small_faces must be drop or ignore, got {small_faces!r}")
+        self.crop_policy = crop_policy
+        self.small_faces = small_faces
 
     def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
                  ) -> Tuple[np.ndarray, np.ndarray]:
@@ -220,21 +275,34 @@ class TrainAugment:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
         boxes = _as_boxes(boxes)
+        has_flag = boxes.shape[1] >= 5
+        if self.small_faces == "ignore" and not has_flag:
+            raise ValueError("small_faces='ignore' needs boxes with an ignore-flag fifth column")
         img = image
         if self.photometric:
             img = photometric_distort(img, rng)
         if self.zoom_out > 1.0:
             img, boxes = random_zoom_out(img, boxes, rng, self.zoom_out)
-        img, boxes = random_square_crop(img, boxes, rng, self.crop_scale, self.max_trials)
+        if self.crop_policy == "face":
+            real = boxes[:, 4] == 0 if has_flag else None
+            img, boxes = random_face_crop(img, boxes, rng, self.crop_scale, real, self.max_trials)
+        else:
+            img, boxes = random_square_crop(img, boxes, rng, self.crop_scale, self.max_trials)
         if self.flip:
             img, boxes = random_flip(img, boxes, rng)
         img, boxes = resize_with_random_interp(img, boxes, self.size, rng)
-        boxes = clip_and_filter(boxes, self.size, self.size, self.min_face_px)
+        if self.small_faces == "ignore":
+            boxes = clip_and_filter(boxes, self.size, self.size, 0.0)
+            bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            boxes[np.maximum(bw, bh) < self.min_face_px, 4] = 1.0
+        else:
+            boxes = clip_and_filter(boxes, self.size, self.size, self.min_face_px)
         return img, boxes.astype(np.float32)
 
     def __repr__(self) -> str:
         return (f"TrainAugment(size={self.size}, crop_scale={self.crop_scale}, zoom_out={self.zoom_out}, "
-                f"photometric={self.photometric}, flip={self.flip}, min_face_px={self.min_face_px})")
+                f"photometric={self.photometric}, flip={self.flip}, min_face_px={self.min_face_px}, "
+                f"crop_policy={self.crop_policy!r}, small_faces={self.small_faces!r})")
 
 
 class ValTransform:

@@ -212,6 +212,13 @@ class VOCFaceDataset:
         b = self._boxes[i]
         return b.copy() if self.keep_difficult else b[~self._difficult[i]].copy()
 
+    def ignored_boxes(self, i: int) -> np.ndarray:
+        """Difficult boxes left out of the samples (none when keep_difficult), xyxy (K, 4);
+        training can use them as ignore regions."""
+        if self.keep_difficult:
+            return np.zeros((0, 4), np.float32)
+        return self._boxes[i][self._difficult[i]].copy()
+
     def __getitem__(self, i: int) -> Tuple[np.ndarray, np.ndarray]:
         if i < 0:
             i += len(self)

@@ -266,6 +266,7 @@ class WiderFaceDataset:
         self.records: List[WiderRecord] = []
         self._boxes: List[np.ndarray] = []
         self._face_idx: List[np.ndarray] = []
+        self._ignored: List[np.ndarray] = []
         self._sizes: List[Tuple[int, int]] = []
         self.skipped: List[str] = []
         self.num_invalid_dropped = 0
@@ -291,7 +292,7 @@ class WiderFaceDataset:
                 self.num_skipped_images += 1
                 continue
             W, H = wh
-            keep_boxes, keep_idx = [], []
+            keep_boxes, keep_idx, ignored = [], [], []
             tol = self.border_tol_px
             for k in range(rec.num_faces):
                 x, y, w, h = (float(v) for v in rec.boxes_xywh_px[k])
@@ -321,6 +322,7 @@ class WiderFaceDataset:
                     self.num_clipped += 1
                 if self.drop_invalid and rec.attributes[k, 3] != 0:
                     self.num_invalid_dropped += 1
+                    ignored.append((cx1, cy1, cx2, cy2))
                     continue
                 if max(cx2 - cx1, cy2 - cy1) < self.min_face_px:
                     self.num_small_dropped += 1
@@ -330,6 +332,7 @@ class WiderFaceDataset:
             self.records.append(rec)
             self._boxes.append(np.asarray(keep_boxes, np.float32).reshape(-1, 4))
             self._face_idx.append(np.asarray(keep_idx, np.int64))
+            self._ignored.append(np.asarray(ignored, np.float32).reshape(-1, 4))
             self._sizes.append((W, H))
 
         if problems:
@@ -360,6 +363,11 @@ class WiderFaceDataset:
     def boxes(self, i: int) -> np.ndarray:
         """Kept boxes of image ``i`` (xyxy float32 (N, 4)), without reading the image."""
         return self._boxes[i].copy()
+
+    def ignored_boxes(self, i: int) -> np.ndarray:
+        """Boxes of image ``i`` left out of the samples because they are flagged ``invalid``
+        (xyxy float32 (K, 4)); training can use them as ignore regions."""
+        return self._ignored[i].copy()
 
     def face_indices(self, i: int) -> np.ndarray:
         """Indices (0-based, into the record's face list of the label file) of the kept boxes."""

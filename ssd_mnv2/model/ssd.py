@@ -8,26 +8,39 @@ import numpy as np
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from ..anchors import anchor_grid
+from ..anchors import anchor_grid, is_global_level
 from ..boxes import decode_symbolic
 from ..config import Config, EvalCfg
 from .backbone import MobileNetV2Backbone
 from .heads import flatten_prediction, make_predictor
+from .neck import FPNLite
 
 __all__ = ["AnchorGrid", "SSD", "SSDInference", "build_ssd", "count_parameters"]
 
 
 class AnchorGrid(HybridBlock):
-    """One level's anchors as an exportable constant, cropped to the feature map (slice_like)."""
+    """One level's anchors as an exportable constant, cropped to the feature map (slice_like).
 
-    def __init__(self, grid: np.ndarray, **kwargs) -> None:
+    ``centred``: the global-pool level; its grid holds centres 0 and the input image's centre
+    ``(W / 2, H / 2)`` is added in the graph, so the anchor follows the actual input size."""
+
+    def __init__(self, grid: np.ndarray, centred: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self._grid_shape = grid.shape
+        self.centred = centred
         self.anchors = self.params.get_constant("anchors", mx.nd.array(grid))
 
-    def hybrid_forward(self, F, feat, anchors):
-        a = F.slice_like(anchors, feat, axes=(2, 3))  # (1, 1, H, W, A*4)
-        return F.reshape(a, (1, -1, 4))
+    def hybrid_forward(self, F, feat, image=None, anchors=None):
+        a = F.reshape(F.slice_like(anchors, feat, axes=(2, 3)), (1, -1, 4))  # (1, H*W*A, 4)
+        if not self.centred:
+            return a
+        # the image's W and H as numbers, from shape-free ops (exportable, any input size)
+        plane = F.slice_axis(F.slice_axis(image, axis=0, begin=0, end=1), axis=1, begin=0, end=1)
+        w = F.sum(F.ones_like(F.slice_axis(plane, axis=2, begin=0, end=1)))
+        h = F.sum(F.ones_like(F.slice_axis(plane, axis=3, begin=0, end=1)))
+        zero = F.zeros_like(w)
+        centre = F.reshape(F.concat(w * 0.5, h * 0.5, zero, zero, dim=0), (1, 1, 4))
+        return F.broadcast_add(a, centre)
 
 
 class SSD(HybridBlock):
@@ -54,11 +67,21 @@ class SSD(HybridBlock):
             if m.level_norm:
                 for ch in self.backbone.level_channels[:3]:
                     self.level_norms.add(nn.BatchNorm(in_channels=ch))
-            for lv, (ch, a) in enumerate(zip(self.backbone.level_channels, per_loc)):
+            self.neck = (FPNLite(self.backbone.level_channels[:3], m.neck_channels, m.context)
+                         if m.neck == "fpn" else None)
+            for lv, (ch, a) in enumerate(zip(self.head_channels, per_loc)):
                 self.cls_heads.add(make_predictor(m.head, ch, a * k))
                 self.box_heads.add(make_predictor(m.head, ch, a * 4))
-                self.anchor_grids.add(AnchorGrid(anchor_grid(cfg, lv)))
+                self.anchor_grids.add(AnchorGrid(anchor_grid(cfg, lv), centred=is_global_level(cfg, lv)))
         self._num_classes = k
+
+    @property
+    def head_channels(self) -> List[int]:
+        """Input channels of each level's heads (the neck's width on the three stage levels)."""
+        ch = list(self.backbone.level_channels)
+        if self.cfg.model.neck != "none":
+            ch[:3] = [self.cfg.model.neck_channels] * 3
+        return ch
 
     # Anchor grids are constants derived from the config: they are not written to .params files
     # (smaller files, and anchors can never disagree with the config); exports include them.
@@ -90,11 +113,13 @@ class SSD(HybridBlock):
         feats = self.backbone(x)
         feats = [norm(f) for norm, f in zip(self.level_norms, feats[:len(self.level_norms)])] + \
             feats[len(self.level_norms):]
+        if self.neck is not None:
+            feats = list(self.neck(*feats[:3])) + feats[3:]
         cls, box, anchors = [], [], []
         for f, ch, bh, ag in zip(feats, self.cls_heads, self.box_heads, self.anchor_grids):
             cls.append(flatten_prediction(F, ch(f)))
             box.append(flatten_prediction(F, bh(f)))
-            anchors.append(ag(f))
+            anchors.append(ag(f, x) if ag.centred else ag(f))
         cls_preds = F.reshape(F.concat(*cls, dim=1), (0, -1, self._num_classes))
         box_preds = F.reshape(F.concat(*box, dim=1), (0, -1, 4))
         anchors = F.concat(*anchors, dim=1)

@@ -1,0 +1,119 @@
+"""Accuracy ablation: one change at a time, same seed, same short budget, scored on dev AP at
+original size on all dev images (official WIDER protocol). Prints a markdown table.
+
+Rows are cumulative: each row adds one change to the row before (the changes of the accuracy
+issue: anchors, matching, ignore regions, crop policy, FPN neck, unfrozen stage, context).
+Every row trains ``--iters`` iterations of batch ``--batch-size`` from the ImageNet backbone
+with a cosine schedule over those iterations, then scores with ONNX Runtime. Results are kept in
+``--out/<row>/result.json``; rows already done are skipped, so the script resumes, and two
+processes can run different ``--rows`` side by side.
+
+    python benchmarks/ablation.py --rows 0,1            # train + score rows 0 and 1
+    python benchmarks/ablation.py --table               # print the table of the rows done
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+BASE = "configs/face_mnv2_300.yaml"  # the founding plain-SSD recipe of the previous model
+NEW_ANCHORS = ["model.global_pool=false",
+               "anchors.sizes=[[10,16,24],[32,48],[64,96],[128,192],[256,384]]",
+               "anchors.ratios=[[1.0],[1.0],[1.0],[1.0],[1.0]]"]
+ROWS: List[Tuple[str, str, List[str]]] = [
+    ("baseline", "founding plain SSD, shipped anchors, IoU 0.5, uniform crops 0.3-1", []),
+    ("anchors", "no global-pool level; anchors 10-384 px (cover faces to ~650 px)", NEW_ANCHORS),
+    ("iou035", "match at IoU >= 0.35", ["train.iou_thresh=0.35"]),
+    ("ignore", "tiny (< 8 px) and invalid faces are ignore regions",
+     ["data.small_faces=ignore", "data.invalid_faces=ignore"]),
+    ("facecrop", "crops hold a whole face, scale log-U(0.1, 0.6) of the short side",
+     ["data.crop_policy=face", "data.crop_scale=[0.1,0.6]"]),
+    ("fpn", "FPN-lite neck (64 ch) on strides 8/16/32", ["model.neck=fpn"]),
+    ("unfreeze", "first backbone stage trainable", ["train.freeze_stages=0"]),
+    ("context", "SSH-style depthwise context module on the neck", ["model.context=true"]),
+]
+
+
+def row_overrides(i: int) -> List[str]:
+    out: List[str] = []
+    for _, _, ov in ROWS[: i + 1]:
+        out += ov
+    return out
+
+
+def run_row(i: int, args) -> Dict:
+    from ssd_mnv2.config import load_config
+    from ssd_mnv2.engine.evaluate import evaluate_detector
+    from ssd_mnv2.engine.trainer import fit
+    from ssd_mnv2.export import make_detector
+    from ssd_mnv2.predictor import Detector
+
+    name = ROWS[i][0]
+    out = Path(args.out) / name
+    res_file = out / "result.json"
+    if res_file.is_file():
+        return json.loads(res_file.read_text())
+    ov = [f"train.epochs=1", f"train.stop_epoch=0", f"train.max_iters_per_epoch={args.iters}",
+          f"train.batch_size={args.batch_size}", "train.eval_every=0", f"train.seed={args.seed}",
+          f"train.out_dir={out / 'train'}", f"data.num_workers={args.num_workers}",
+          "train.warmup_epochs=0.15"] + row_overrides(i) + list(args.set)
+    cfg = load_config(BASE, ov)
+    t0 = time.time()
+    fit(cfg, resume=True, progress=False)
+    train_s = time.time() - t0
+    ck = json.loads((out / "train" / "last.json").read_text())["dir"]
+    params = out / "train" / ck / "model.params"
+    det = make_detector("onnxruntime", lambda fused: Detector.from_files(
+        params, out / "train" / ck / "config.yaml", fused=fused))
+    t0 = time.time()
+    res = evaluate_detector(det, cfg.data.val_images, cfg.data.val_gt_dir, size="original",
+                            out_dir=str(out / "eval"))
+    ap = res["ap"]
+    row = {"row": i, "name": name, "change": ROWS[i][1], "overrides": row_overrides(i),
+           "iters": args.iters, "batch_size": args.batch_size, "seed": args.seed,
+           "easy": ap["easy"], "medium": ap["medium"], "hard": ap["hard"],
+           "train_s": round(train_s, 1), "eval_s": round(time.time() - t0, 1)}
+    res_file.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def table(out_dir: str) -> str:
+    lines = ["| # | row | change (cumulative) | Easy | Medium | Hard | train s |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for i, (name, change, _) in enumerate(ROWS):
+        f = Path(out_dir) / name / "result.json"
+        if not f.is_file():
+            lines.append(f"| {i} | {name} | {change} | | | | not run |")
+            continue
+        r = json.loads(f.read_text())
+        lines.append(f"| {i} | {name} | {change} | {r['easy']:.3f} | {r['medium']:.3f} | "
+                     f"{r['hard']:.3f} | {r['train_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default=None, help="comma-separated row numbers (default: all)")
+    p.add_argument("--iters", type=int, default=240)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], help="extra override for every row")
+    p.add_argument("--out", default="runs/ablation")
+    p.add_argument("--table", action="store_true", help="only print the table of finished rows")
+    args = p.parse_args(argv)
+    if not args.table:
+        rows = range(len(ROWS)) if args.rows is None else [int(x) for x in args.rows.split(",")]
+        for i in rows:
+            r = run_row(i, args)
+            print(json.dumps(r), flush=True)
+    print(table(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

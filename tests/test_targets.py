@@ -1,0 +1,186 @@
+"""Matching with ignore regions, the multibox loss with an ignore label, the face crop policy,
+the FPN-lite neck and the centred global-pool anchor."""
+import mxnet as mx
+import numpy as np
+import pytest
+from gluoncv.loss import SSDMultiBoxLoss
+
+from ssd_mnv2.anchors import generate_anchors
+from ssd_mnv2.boxes import cxcywh_to_xyxy, decode, iou_matrix
+from ssd_mnv2.config import ConfigError
+from ssd_mnv2.data.transforms import TrainAugment, random_face_crop
+from ssd_mnv2.loss import MultiBoxLoss
+from ssd_mnv2.matching import IGNORE, TargetEncoder
+from ssd_mnv2.model.ssd import build_ssd
+from synthetic import tiny_config
+
+
+def _grid_anchors():
+    """Anchors of 16 px every 8 px on a 64x64 input (cx cy w h)."""
+    c = np.arange(4, 64, 8, dtype=np.float32)
+    cy, cx = np.meshgrid(c, c, indexing="ij")
+    return np.stack([cx.ravel(), cy.ravel(), np.full(cx.size, 16.0), np.full(cx.size, 16.0)], 1)
+
+
+# ------------------------------------------------------------------ matching
+def test_iou_threshold_sets_the_number_of_positives():
+    anchors = _grid_anchors()
+    face = np.array([[12, 8, 30, 30]], np.float32)  # IoUs with 16 px anchors: 0.65, 0.42, 0.33, ...
+    n = {}
+    for t in (0.5, 0.35):
+        cls_t, box_t = TargetEncoder(anchors, iou_thresh=t)(face)
+        pos = cls_t > 0
+        ious = iou_matrix(cxcywh_to_xyxy(anchors), face)[:, 0]
+        assert set(np.flatnonzero(pos)) == set(np.flatnonzero(ious >= t)) | {int(ious.argmax())}
+        np.testing.assert_allclose(decode(box_t[pos], anchors[pos]), np.repeat(face, pos.sum(), 0), atol=1e-3)
+        n[t] = int(pos.sum())
+    assert n[0.35] > n[0.5] >= 1
+
+
+def test_ignore_regions_are_neither_positive_nor_background():
+    anchors = _grid_anchors()
+    faces = np.array([[10, 10, 30, 30], [44, 44, 50, 50]], np.float32)  # a face and a tiny one
+    cls_t, _ = TargetEncoder(anchors, iou_thresh=0.35, ignore_iou=0.3)(faces, ignore=np.array([False, True]))
+    centres = anchors[:, :2]
+    in_tiny = ((centres >= 44) & (centres <= 50)).all(axis=1)
+    assert in_tiny.any() and np.all(cls_t[in_tiny] == IGNORE)
+    assert np.all(cls_t[cls_t > 0] == 1) and (cls_t > 0).sum() >= 1
+    # without the flag the tiny face is a face: its best anchor is positive, nothing is ignored
+    cls2, _ = TargetEncoder(anchors, iou_thresh=0.35)(faces)
+    assert (cls2 == IGNORE).sum() == 0 and (cls2 > 0).sum() > (cls_t > 0).sum()
+    # an image with only ignore regions: no positives at all
+    cls3, box3 = TargetEncoder(anchors)(faces[1:], ignore=np.array([True]))
+    assert (cls3 > 0).sum() == 0 and (cls3 == IGNORE).sum() >= 1 and not box3.any()
+
+
+def test_a_real_face_wins_over_an_overlapping_ignore_region():
+    anchors = _grid_anchors()
+    faces = np.array([[8, 8, 24, 24], [8, 8, 24, 24]], np.float32)
+    cls_t, _ = TargetEncoder(anchors, iou_thresh=0.5)(faces, ignore=np.array([True, False]))
+    best = int(iou_matrix(cxcywh_to_xyxy(anchors), faces[:1])[:, 0].argmax())
+    assert cls_t[best] == 1
+
+
+# ------------------------------------------------------------------ loss
+def _random_batch(seed=0, b=2, n=200):
+    rng = np.random.default_rng(seed)
+    cls_p = mx.nd.array(rng.normal(size=(b, n, 2)))
+    box_p = mx.nd.array(rng.normal(size=(b, n, 4)))
+    ct = np.zeros((b, n), np.float32)
+    ct[0, [3, 50, 120]] = 1
+    ct[1, [7]] = 1
+    bt = np.where(ct[..., None] > 0, rng.normal(size=(b, n, 4)), 0).astype(np.float32)
+    return cls_p, box_p, ct, mx.nd.array(bt)
+
+
+def test_loss_equals_gluoncv_without_ignore_labels():
+    cls_p, box_p, ct, bt = _random_batch()
+    ours = MultiBoxLoss(neg_ratio=3, box_weight=1.0)([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    total, cls, box = SSDMultiBoxLoss(negative_mining_ratio=3)([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    np.testing.assert_allclose(ours[0][0].asnumpy(), cls[0].asnumpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours[1][0].asnumpy(), box[0].asnumpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours[2][0].asnumpy(), total[0].asnumpy(), rtol=1e-5)
+
+
+def test_ignored_anchors_are_never_mined_and_add_no_loss():
+    cls_p, box_p, ct, bt = _random_batch()
+    # make background anchor 10 of image 0 the hardest negative by far
+    c = cls_p.asnumpy()
+    c[0, 10] = [-20.0, 20.0]
+    cls_p = mx.nd.array(c)
+    loss = MultiBoxLoss(neg_ratio=3)
+    base = loss([cls_p], [box_p], [mx.nd.array(ct)], [bt])[0][0].asnumpy()
+    ct_ign = ct.copy()
+    ct_ign[0, 10] = IGNORE
+    ign = loss([cls_p], [box_p], [mx.nd.array(ct_ign)], [bt])[0][0].asnumpy()
+    assert base[0] > 20.0 / 4  # anchor 10 dominated image 0's loss (normalised by 4 positives)
+    assert ign[0] < base[0] - 20.0 / 4 + 1.0  # ... and is gone once ignored
+    assert ign[1] == pytest.approx(base[1])
+    # ignoring everything except the positives leaves only the positives' loss
+    ct_all = np.where(ct > 0, ct, IGNORE).astype(np.float32)
+    only_pos = loss([cls_p], [box_p], [mx.nd.array(ct_all)], [bt])[0][0].asnumpy()
+    logp = mx.nd.log_softmax(cls_p, axis=-1).asnumpy()
+    expect = [-(logp[i][ct[i] > 0][:, 1]).sum() / 4 for i in range(2)]
+    np.testing.assert_allclose(only_pos, expect, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ crop policy
+def test_face_crop_always_holds_a_whole_face_and_respects_the_scale():
+    rng = np.random.default_rng(0)
+    img = np.zeros((400, 600, 3), np.uint8)
+    boxes = np.array([[20, 30, 60, 80, 0], [300, 200, 330, 240, 0], [500, 50, 520, 70, 1]], np.float32)
+    sides = []
+    for _ in range(200):
+        crop, b = random_face_crop(img, boxes, rng, (0.2, 0.6), real=boxes[:, 4] == 0)
+        side = crop.shape[0]
+        assert crop.shape[:2] == (side, side) and 0.2 * 400 - 1 <= side <= 0.6 * 400 + 1
+        whole = [(r[4] == 0 and abs((r[2] - r[0]) - 40) < 1e-3 and abs((r[3] - r[1]) - 50) < 1e-3) or
+                 (r[4] == 0 and abs((r[2] - r[0]) - 30) < 1e-3 and abs((r[3] - r[1]) - 40) < 1e-3) for r in b]
+        assert any(whole)
+        sides.append(side)
+    # log-uniform: the median side is near the geometric mean of the range
+    assert abs(np.median(sides) - np.sqrt(0.2 * 0.6) * 400) < 25
+
+
+def test_small_faces_become_ignore_regions_instead_of_vanishing():
+    rng = np.random.default_rng(1)
+    img = np.zeros((100, 100, 3), np.uint8)
+    boxes = np.array([[10, 10, 60, 60, 0], [70, 70, 74, 74, 0]], np.float32)
+    aug = TrainAugment(50, crop_scale=(1.0, 1.0), photometric=False, flip=False, min_face_px=5,
+                       small_faces="ignore")
+    _, out = aug(img, boxes, rng)
+    assert out.shape == (2, 5) and out[:, 4].tolist() == [0.0, 1.0]
+    drop = TrainAugment(50, crop_scale=(1.0, 1.0), photometric=False, flip=False, min_face_px=5)
+    assert len(drop(img, boxes, rng)[1]) == 1
+    with pytest.raises(ValueError, match="fifth column"):
+        aug(img, boxes[:, :4], rng)
+
+
+def test_data_options_are_validated():
+    with pytest.raises(ConfigError, match="data.small_faces"):
+        tiny_config(data={"small_faces": "keep"})
+    with pytest.raises(ConfigError, match="data.crop_policy"):
+        tiny_config(data={"crop_policy": "random"})
+    with pytest.raises(ConfigError, match="model.context"):
+        tiny_config(model={"context": True})
+
+
+# ------------------------------------------------------------------ model
+def test_global_pool_anchor_is_centred_on_the_actual_input():
+    cfg = tiny_config()  # has a global-pool level
+    net = build_ssd(cfg)
+    for h, w in ((96, 96), (200, 320)):
+        _, _, a = net(mx.nd.zeros((1, 3, h, w)))
+        np.testing.assert_allclose(a[0, -1].asnumpy()[:2], [w / 2, h / 2])
+        np.testing.assert_allclose(a[0].asnumpy(), generate_anchors(cfg, h, w), atol=1e-4)
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_fpn_neck_runs_at_any_size_hybridized_and_changes_the_small_levels(context):
+    cfg = tiny_config(model={"neck": "fpn", "neck_channels": 16, "context": context})
+    net = build_ssd(cfg)
+    assert net.head_channels[:3] == [16, 16, 16]
+    for h, w in ((96, 96), (101, 157)):
+        x = mx.nd.random.uniform(0, 255, (1, 3, h, w))
+        ref = [o.asnumpy() for o in net(x)]
+        assert ref[0].shape[1] == len(generate_anchors(cfg, h, w))
+    net.hybridize()
+    out = [o.asnumpy() for o in net(x)]
+    for r, o in zip(ref, out):
+        np.testing.assert_allclose(r, o, rtol=1e-4, atol=1e-4)
+
+
+def test_fpn_model_exports_to_onnx_with_the_same_detections(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ssd_mnv2 import export as ex
+    from ssd_mnv2.predictor import Detector
+
+    cfg = tiny_config(model={"neck": "fpn", "neck_channels": 16, "context": True})
+    det = Detector(cfg, build_ssd(cfg), fused=False)
+    od = ex.OnnxDetector(ex.export_onnx(det, tmp_path, size="128x96")["onnx"], threads=1)
+    img = np.random.default_rng(0).integers(0, 255, (150, 210, 3), dtype=np.uint8)
+    b1, s1 = det.predict(img, size="original", threshold=0.3)
+    b2, s2 = od.predict(img, size="original", threshold=0.3)
+    assert len(s1) > 0 and len(s1) == len(s2)
+    np.testing.assert_allclose(s1, s2, atol=1e-4)
+    np.testing.assert_allclose(b1, b2, atol=1e-2)
