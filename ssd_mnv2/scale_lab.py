@@ -95,10 +95,11 @@ def plot_face_scales(sets: Mapping[str, FaceSet], png: Union[str, Path]) -> str:
     for name, fs in sets.items():
         s = fs.sizes()
         if len(s):
-            ax.hist(s, bins=bins, histtype="step", density=True, linewidth=1.6, label=f"{name} ({len(s)})")
+            ax.hist(s, bins=bins, weights=np.full(len(s), 1.0 / len(s)), histtype="step",
+                    linewidth=1.6, label=f"{name} ({len(s)})")
     ax.set_xscale("log")
     ax.set_xlabel("face size sqrt(w*h), px at the network input")
-    ax.set_ylabel("density")
+    ax.set_ylabel("share of faces per bin (log-spaced bins)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("face scale: training samples vs evaluation")

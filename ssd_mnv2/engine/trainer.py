@@ -195,6 +195,7 @@ def _write_logs(out_dir: Path, history: List[Dict[str, Any]]) -> None:
 
 def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str, Any]:
     """Dev AP with the official WIDER protocol (on ``train.eval_max_images`` images if > 0)."""
+    from ..export import OnnxDetector, cached_onnx_export, onnx_available
     from ..predictor import Detector
     from .evaluate import find_images, evaluate_detector, read_image_list
 
@@ -209,8 +210,21 @@ def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str
         list_file = str(out_dir / "eval_list.txt")
         atomic_write_text(list_file, "\n".join(imgs) + "\n")
     det = Detector(cfg, net, ctx=ctx, fused=False, source=f"epoch {epoch}")
-    res = evaluate_detector(det, d.val_images, str(gt), list_file=list_file,
-                            size=cfg.train.eval_size, out_dir=str(out_dir / "eval" / f"epoch{epoch:03d}"))
+    eval_dir = out_dir / "eval" / f"epoch{epoch:03d}"
+    if onnx_available():  # 3-4x faster than MXNet at original size; same detections
+        import shutil
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="onnx_", dir=str(out_dir))
+        try:
+            det = OnnxDetector(cached_onnx_export(det, tmp), cfg)
+            res = evaluate_detector(det, d.val_images, str(gt), list_file=list_file,
+                                    size=cfg.train.eval_size, out_dir=str(eval_dir))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        res = evaluate_detector(det, d.val_images, str(gt), list_file=list_file,
+                                size=cfg.train.eval_size, out_dir=str(eval_dir))
     ap = res.get("ap", {})
     return {f"ap_{k}": (None if v is None else float(v)) for k, v in ap.items()}
 
@@ -226,8 +240,9 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     (used to test the guard).
     """
     t = cfg.train
-    from .. import predictor as _predictor  # noqa: F401  (imported up front: a long run must not
-    from . import evaluate as _evaluate_mod  # noqa: F401  pick up files edited while it trains)
+    from .. import export as _export  # noqa: F401  (imported up front: a long run must not
+    from .. import predictor as _predictor  # noqa: F401  pick up files edited while it trains)
+    from . import evaluate as _evaluate_mod  # noqa: F401
 
     ctx = list(ctx) if ctx else parse_ctx(t.ctx)
     out_dir = Path(t.out_dir)
