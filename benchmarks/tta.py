@@ -108,8 +108,8 @@ def main(argv=None) -> int:
         lines.append(f"| {r['tta']} | {r['merge']} | {r['passes']} | {r['ap']['easy']:.4f} | "
                      f"{r['ap']['medium']:.4f} | {r['ap']['hard']:.4f} | {r['ms_per_image']:.1f} |")
     print("\n".join(lines))
-    (out / "tta_table.json").write_text(json.dumps({"images": len(chosen), "size": args.size, "machine": info,
-                                                    "model": describe, "rows": results}, indent=1, default=str))
+    doc = {"images": len(chosen), "size": args.size, "machine": info, "model": describe, "rows": results}
+    (out / "tta_table.json").write_text(json.dumps(doc, indent=1, default=str))
     return 0
 
 
