@@ -26,6 +26,7 @@ setup(
         "Pillow>=9",
         "onnx>=1.15,<1.24",                   # export; onnxruntime is the default (fastest) backend
         "onnxruntime>=1.16",
+        "pycocotools>=2.0.7",                 # COCO AP of `evaluate --format voc|coco`
     ],
     extras_require={
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],

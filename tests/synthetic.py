@@ -86,3 +86,26 @@ def tiny_config_dict(data_root: Optional[Path] = None, out_dir: Optional[Path] =
 
 def tiny_config(data_root: Optional[Path] = None, out_dir: Optional[Path] = None, **sections) -> Config:
     return config_from_dict(tiny_config_dict(data_root, out_dir, **sections))
+
+
+def voc_xml(width: int, height: int, objects) -> str:
+    """A VOC annotation: ``objects`` are ``(name, (xmin, ymin, xmax, ymax) 1-based inclusive, difficult)``."""
+    objs = "".join(
+        f"<object><name>{name}</name><difficult>{int(diff)}</difficult><bndbox><xmin>{x1}</xmin>"
+        f"<ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        for name, (x1, y1, x2, y2), diff in objects)
+    return (f"<annotation><filename>x.jpg</filename><size><width>{width}</width><height>{height}"
+            f"</height><depth>3</depth></size>{objs}</annotation>")
+
+
+def write_voc_faceset(root: Path, records: Dict[str, Tuple[Tuple[int, int], list]]) -> Tuple[Path, Path]:
+    """Write ``root/images/<key>.jpg`` and ``root/annotations/<key>.xml`` for
+    ``{key: ((width, height), objects)}`` (objects as in :func:`voc_xml`); returns (images, annotations)."""
+    images, anns = root / "images", root / "annotations"
+    rng = np.random.default_rng(0)
+    for key, ((w, h), objects) in records.items():
+        (images / key).parent.mkdir(parents=True, exist_ok=True)
+        (anns / key).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(images / f"{key}.jpg"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        (anns / f"{key}.xml").write_text(voc_xml(w, h, objects))
+    return images, anns

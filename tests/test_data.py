@@ -245,6 +245,8 @@ def test_parse_voc_xml_with_difficult(tmp_path):
     assert diff.tolist() == [False, True]
     boxes, diff, _, _ = parse_voc_xml(root / "Annotations" / "img1.xml", ("face", "person"))
     assert len(boxes) == 3
+    boxes, diff, _, _ = parse_voc_xml(root / "Annotations" / "img1.xml", None)  # every object
+    assert len(boxes) == 3 and diff.tolist() == [False, True, False]
 
 
 @pytest.mark.parametrize("xml, what", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 __all__ = ["add_config_args", "add_model_args", "add_engine_args", "add_backend_args", "backend_detector",
-           "model_name", "load_detector", "display_overrides"]
+           "model_name", "load_detector", "display_overrides", "add_tta_args", "tta_detector"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -96,3 +96,51 @@ def backend_detector(args):
         return make_detector("onnxruntime", None, onnx=args.onnx, overrides=args.overrides)
     return make_detector(args.backend, lambda fused: load_detector(args, fused=fused), onnx=args.onnx,
                          quantized=args.quantized, overrides=args.overrides)
+
+
+def _tta_scales(text: str) -> str:
+    """argparse type: a valid ``--tta-scales`` list (checked before any model is loaded)."""
+    from ..tta import parse_scales
+
+    try:
+        parse_scales(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--tta-scales: ", "")) from None
+    return text
+
+
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {v}")
+    return v
+
+
+def add_tta_args(p) -> None:
+    """Test-time augmentation options (off by default): ``--tta-scales``, ``--tta-flip``,
+    ``--tta-merge``, ``--tta-iou``."""
+    g = p.add_argument_group("test-time augmentation (off by default; costs one model run per size "
+                             "and flip)")
+    g.add_argument("--tta-scales", default=None, metavar="LIST", type=_tta_scales,
+                   help="run at several input sizes and merge, e.g. original,0.5x,1.5x (factors of "
+                        "--size; WxH or 'max-side N' items also work)")
+    g.add_argument("--tta-flip", action="store_true", help="also run on the horizontally flipped image")
+    g.add_argument("--tta-merge", default="nms", choices=["nms", "vote"],
+                   help="merge the passes' boxes by NMS (default) or box voting (score-weighted mean)")
+    g.add_argument("--tta-iou", type=_unit_float, default=None,
+                   help="IoU of the merge (default: the config's eval.nms_iou for nms, 0.3 for vote)")
+
+
+def tta_detector(det, args):
+    """``det`` wrapped in a :class:`~ssd_mnv2.tta.TTADetector` when a TTA option asks for it."""
+    if not getattr(args, "tta_scales", None) and not getattr(args, "tta_flip", False):
+        if getattr(args, "tta_iou", None) is not None or getattr(args, "tta_merge", "nms") != "nms":
+            raise ValueError("--tta-merge/--tta-iou need --tta-scales and/or --tta-flip")
+        return det
+    from ..tta import TTADetector
+
+    return TTADetector(det, scales=args.tta_scales or "original", flip=args.tta_flip,
+                       merge=args.tta_merge, iou=args.tta_iou)

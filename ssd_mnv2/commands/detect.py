@@ -1,7 +1,7 @@
 """``ssd-mnv2 detect``: faces in images, folders or globs -> annotated images + detections.json."""
 from __future__ import annotations
 
-from . import add_backend_args, add_model_args, backend_detector, display_overrides
+from . import add_backend_args, add_model_args, add_tta_args, backend_detector, display_overrides, tta_detector
 
 
 def add_parser(sub) -> None:
@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--blur", action="store_true", help="anonymise faces (blur) instead of drawing boxes")
     p.add_argument("--wider-txt", action="store_true", help="also write WIDER-format txt files into OUT/wider")
     p.add_argument("--no-images", action="store_true", help="only write detections.json")
+    add_tta_args(p)
     p.set_defaults(func=run)
 
 
@@ -31,7 +32,7 @@ def run(args) -> int:
 
         inputs = [cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)]
     args.overrides = display_overrides(args)  # threshold inside the graph: same boxes, faster NMS
-    det = backend_detector(args)
+    det = tta_detector(backend_detector(args), args)
     summary = detect_paths(det, inputs, args.out, threshold=args.threshold, size=args.size,
                            blur=args.blur, wider_txt=args.wider_txt, save_images=not args.no_images)
     print(summary.text(), file=sys.stderr if summary.failed else sys.stdout)

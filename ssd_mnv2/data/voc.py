@@ -17,7 +17,7 @@ import math
 import os
 import warnings
 import xml.etree.ElementTree as ET
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,12 +46,12 @@ def _num(node, tag: str, path: str, what: str) -> float:
     return v
 
 
-def parse_voc_xml(path: str, class_names: Sequence[str] = ("face",), border_tol_px: float = 2.0
+def parse_voc_xml(path: str, class_names: Optional[Sequence[str]] = ("face",), border_tol_px: float = 2.0
                   ) -> Tuple[np.ndarray, np.ndarray, int, int]:
     """Parse one VOC annotation file.
 
     Returns ``(boxes_xyxy_px float32 (N, 4), difficult bool (N,), width, height)`` for the
-    objects whose name is in ``class_names``.  Raises :class:`VOCError` (a ``ValueError``)
+    objects whose name is in ``class_names`` (``None``: every object).  Raises :class:`VOCError` (a ``ValueError``)
     naming the file for: XML syntax errors, missing ``size/width/height`` or ``bndbox`` fields,
     non-numbers, non-positive image size, ``xmax <= xmin`` or ``ymax <= ymin``, boxes outside
     the image by more than ``border_tol_px``.
@@ -69,13 +69,13 @@ def parse_voc_xml(path: str, class_names: Sequence[str] = ("face",), border_tol_
     if width <= 0 or height <= 0 or width != int(width) or height != int(height):
         raise VOCError(f"{path}: bad image size {width:g}x{height:g}")
     W, H = int(width), int(height)
-    names = {c.strip() for c in class_names}
+    names = None if class_names is None else {c.strip() for c in class_names}
     boxes, difficult = [], []
     for k, obj in enumerate(root.iter("object")):
         name_node = obj.find("name")
         if name_node is None or name_node.text is None:
             raise VOCError(f"{path}: missing <name> in object #{k + 1}")
-        if name_node.text.strip() not in names:
+        if names is not None and name_node.text.strip() not in names:
             continue
         what = f"object #{k + 1} ({name_node.text.strip()})"
         bb = obj.find("bndbox")
