@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Train the FPN face model (configs/face_mnv2_fpn_300.yaml: one long cosine schedule), resumable
+# across sessions and machines:
+#   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
+#   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
+# The run lives in runs/face_mnv2_fpn_300 (not versioned). When that folder is gone (a new
+# machine), the run continues from the committed copy in training_state/face_mnv2_fpn_300:
+# weights, Adam moments, step, LR position and RNG, so the result is the same as one
+# uninterrupted run. Extra arguments go to `ssd-mnv2 train` (e.g. --set train.stop_epoch=12).
+# Needs ../shared/data (WIDER FACE train/dev, the ImageNet MobileNetV2 TFLite weights).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=runs/face_mnv2_fpn_300
+SAVED=training_state/face_mnv2_fpn_300
+PY=${PYTHON:-python}
+if [ "${1:-}" = "save" ]; then
+  $PY - "$RUN" "$SAVED" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+from ssd_mnv2.engine.checkpoint import latest_checkpoint
+run, saved = Path(sys.argv[1]), Path(sys.argv[2])
+ck = latest_checkpoint(run)
+if ck is None:
+    raise SystemExit(f"no checkpoint in {run}")
+tmp = saved.with_name(saved.name + ".tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+(tmp / "checkpoints").mkdir(parents=True)
+shutil.copytree(ck, tmp / "checkpoints" / ck.name)
+(tmp / "last.json").write_text(json.dumps({"dir": f"checkpoints/{ck.name}"}))
+for f in ("log.csv", "log.json", "curves.png", "config.yaml"):
+    if (run / f).is_file():
+        shutil.copyfile(run / f, tmp / f)
+shutil.rmtree(saved, ignore_errors=True)
+tmp.rename(saved)
+print(f"saved {ck} -> {saved}")
+PY
+  exit 0
+fi
+if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
+  echo "continuing from the committed state in $SAVED"
+  mkdir -p "$(dirname "$RUN")"
+  rm -rf "$RUN"
+  cp -r "$SAVED" "$RUN"
+fi
+ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@"
