@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temp file in the same folder, fsync, then rename."""
+"""Atomic file writes: write to a temp file in the same folder, fsync, then rename; the file
+gets the mode an ordinary write gives it (umask)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "umask_mode"]
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode an ordinary new file (0666) or folder (0777) gets under the current umask."""
+    mask = None
+    try:  # Linux >= 4.7 reports it without changing it
+        with open("/proc/self/status") as f:
+            mask = next((int(ln.split()[1], 8) for ln in f if ln.startswith("Umask:")), None)
+    except OSError:
+        pass
+    if mask is None:  # elsewhere: set it and put it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
 
 
 @contextmanager
@@ -23,6 +38,13 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        # mkstemp makes the file 0600: give it the mode an ordinary write would (the existing
+        # file's mode when replacing one, else 0666 minus the umask)
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = umask_mode()
+        os.chmod(tmp, mode)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

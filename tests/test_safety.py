@@ -92,3 +92,20 @@ def test_floats_written_as_people_write_them(tmp_path):
     assert t.log_interval == 100 and isinstance(t.log_interval, int)  # a whole number: an integer
     assert t.batch_size == 4 and isinstance(t.batch_size, int)  # integers stay integers
     assert load_config(p, ["train.ctx=1e-4x"]).train.ctx == "1e-4x"  # not a number: a string
+
+
+# ----------------------------------------------------------------------------------- case 10
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_outputs_respect_the_umask(data, tmp_path, photos, detector, umask):
+    old = os.umask(umask)
+    try:
+        detect_paths(detector, [photos], tmp_path / "det", verbose=False)
+        fit(tiny_config(data, tmp_path / "run"), max_iters=1, progress=False)
+    finally:
+        os.umask(old)
+    files = [tmp_path / "det" / "detections.json", tmp_path / "run" / "last.json", tmp_path / "run" / "config.yaml"]
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
+    ck = latest_checkpoint(tmp_path / "run")
+    assert ck.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (ck / "state.json").stat().st_mode & 0o777 == 0o666 & ~umask

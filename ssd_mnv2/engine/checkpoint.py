@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 import mxnet as mx
 
 from ..config import Config, dump_config, load_config
-from ..io_utils import atomic_write_text
+from ..io_utils import atomic_write_text, umask_mode
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
            "set_optimizer_state", "CheckpointError"]
@@ -109,6 +109,7 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
     final = ck_root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=str(ck_root)))
     try:
+        os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700: an ordinary folder
         net.save_parameters(str(tmp / "model.params"))
         full_state = dict(state)
         if trainer is not None:
