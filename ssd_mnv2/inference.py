@@ -158,10 +158,10 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
     ``detections.json`` and optionally WIDER-format txt files (``<out>/wider/<event>/<name>.txt``).
 
     An image that cannot be read is reported and skipped (listed in ``summary.failed`` and in the
-    JSON); the rest goes on.
+    JSON); the rest goes on. ``out_dir`` must not be an input or hold one.
     """
     from .engine.evaluate import write_wider_prediction
-    from .io_utils import atomic_write_text
+    from .io_utils import atomic_write_text, refuse_output_over_input
     from .predictor import ImageError, read_image
 
     if threshold is None:
@@ -173,6 +173,7 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
 
     parse_size(size_spec)  # clear error before any work
     items = collect_images(inputs)
+    refuse_output_over_input([out_dir], [p for p, _ in items], "--out")
     out = check_output_dir(out_dir)
     summary = DetectSummary(images=len(items), out_dir=str(out), json_path=str(out / "detections.json"))
     records: List[Dict[str, Any]] = []
@@ -313,6 +314,10 @@ def run_video(detector: Any, source: Union[str, int] = 0, threshold: Optional[fl
     if threshold is None:
         threshold = detector.cfg.eval.display_threshold
     size_spec = size if size is not None else detector.cfg.eval.size
+    if output and _source_kind(source)[0] == "file":
+        from .io_utils import refuse_output_over_input
+
+        refuse_output_over_input([output], [source], "--output")
     cap, kind = open_video_source(source)
     writer = None
     writer_wh = (0, 0)

@@ -78,6 +78,60 @@ def data(tmp_path):
     return tmp_path / "d"
 
 
+# ------------------------------------------------------------------------------------ case 1
+def test_detect_refuses_an_output_folder_holding_its_inputs(tmp_path, photos, detector, monkeypatch, capsys):
+    from ssd_mnv2.commands import detect
+
+    monkeypatch.setattr(detect, "backend_detector", lambda args: detector)
+    (tmp_path / "link").symlink_to(photos)
+    before = _digests(tmp_path)
+    for inputs, out in (([photos], photos),                       # the folder itself
+                        ([photos], tmp_path),                     # a folder above it
+                        ([str(photos / "*.jpg")], tmp_path / "link"),  # the same folder via a link
+                        ([photos / "img_0.jpg"], photos)):        # a single file's folder
+        rc = cli.main(["detect", *map(str, inputs), "--out", str(out), "--blur"])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert "--out" in err and "refusing to write over" in err and "img_0.jpg" in err, err
+        assert "Traceback" not in err
+    assert _digests(tmp_path) == before  # the photos are untouched, nothing was written
+    # an output folder inside the input folder writes over nothing: allowed
+    s = detect_paths(detector, [photos], photos / "annotated", verbose=False)
+    assert s.processed == 2 and (photos / "annotated" / "img_0.jpg").is_file()
+
+
+def test_webcam_refuses_to_write_the_video_it_reads(tmp_path, detector, monkeypatch, capsys):
+    from ssd_mnv2.commands import webcam
+
+    video = tmp_path / "v.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for i in range(5):
+        w.write(np.full((120, 160, 3), 40 * i, np.uint8))
+    w.release()
+    os.link(video, tmp_path / "hard.mp4")
+    monkeypatch.setattr(webcam, "backend_detector", lambda args: detector)
+    before = video.read_bytes()
+    for out in (video, tmp_path / "sub" / ".." / "v.mp4", tmp_path / "hard.mp4"):
+        rc = cli.main(["webcam", "--source", str(video), "--output", str(out), "--no-display"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "--output" in err and "is the input" in err, err
+    assert video.read_bytes() == before
+
+
+def test_export_refuses_to_overwrite_the_model_it_reads(tmp_path, capsys):
+    cfg = tiny_config()
+    net = build_ssd(cfg)
+    net(mx.nd.zeros((1, 3, 96, 96)))
+    net.save_parameters(str(tmp_path / "m.params"))
+    dump_config(cfg, tmp_path / "m.yaml")
+    before = _digests(tmp_path)
+    rc = cli.main(["export", "--params", str(tmp_path / "m.params"), "--out", str(tmp_path), "--name", "m",
+                   "--set", "eval.nms_iou=0.3", "--size", "96x96"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "m.yaml" in err and "--out/--name" in err, err
+    assert _digests(tmp_path) == before
+
+
 # ------------------------------------------------------------------------------------ case 5
 def test_floats_written_as_people_write_them(tmp_path):
     p = tmp_path / "c.yaml"

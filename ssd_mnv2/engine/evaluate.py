@@ -543,9 +543,14 @@ def evaluate_detector(
     import cv2
     from tqdm import tqdm
 
+    from ..io_utils import refuse_output_over_input
+
     image_list = read_image_list(list_file) if list_file else find_images(images_dir)
     gt = load_wider_ground_truth(gt_dir, image_list)
     pred_dir = os.path.join(out_dir, "predictions")
+    refuse_output_over_input(
+        [pred_dir, os.path.join(out_dir, "wider_eval.json"), os.path.join(out_dir, "wider_pr.png")],
+        [images_dir, gt_dir] + ([list_file] if list_file else []), "--out")
     total_s = 0.0
     for entry in tqdm(image_list, desc="WIDER eval", unit="img"):
         key = _key_from_path(entry)
