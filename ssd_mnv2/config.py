@@ -259,6 +259,7 @@ class EvalCfg:
     max_detections: int = 1000
     size: str = "original"
     display_threshold: float = 0.5
+    max_image_pixels: int = 120_000_000  # images declaring more pixels are refused (0: no limit)
 
     def validate(self) -> None:
         if not 0 <= self.score_threshold < 1:
@@ -271,6 +272,8 @@ class EvalCfg:
             raise ConfigError(
                 f"eval.max_detections ({self.max_detections}) must be <= eval.pre_nms_topk ({self.pre_nms_topk})")
         _check_size("eval.size", self.size)
+        if self.max_image_pixels < 0:
+            raise ConfigError(f"eval.max_image_pixels: must be >= 0 (0 = no limit), got {self.max_image_pixels}")
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,49 @@ def test_floats_written_as_people_write_them(tmp_path):
     assert load_config(p, ["train.ctx=1e-4x"]).train.ctx == "1e-4x"  # not a number: a string
 
 
+# ------------------------------------------------------------------------------------ case 7
+def test_truncated_jpeg_is_flagged(tmp_path, photos, detector, monkeypatch, capsys):
+    raw = (photos / "img_1.jpg").read_bytes()
+    (photos / "img_1.jpg").write_bytes(raw[: len(raw) // 2])
+    (photos / "trailer.jpg").write_bytes((photos / "img_0.jpg").read_bytes() + b"\0" * 64)  # complete
+    s = detect_paths(detector, [photos], tmp_path / "out", verbose=False)
+    assert s.processed == 3 and not s.failed and not s.ok
+    assert [Path(p).name for p, _ in s.damaged] == ["img_1.jpg"] and "truncated JPEG" in s.damaged[0][1]
+    doc = json.loads((tmp_path / "out" / "detections.json").read_text())
+    flags = {Path(r["path"]).name: r.get("damaged") for r in doc["images"]}
+    assert "truncated JPEG" in flags["img_1.jpg"] and flags["img_0.jpg"] is None and flags["trailer.jpg"] is None
+    assert doc["summary"]["damaged"] == 1 and doc["damaged"][0]["path"].endswith("img_1.jpg")
+    from ssd_mnv2.commands import detect
+
+    monkeypatch.setattr(detect, "backend_detector", lambda args: detector)
+    assert cli.main(["detect", str(photos), "--out", str(tmp_path / "o2")]) == 1
+    assert "img_1.jpg: truncated JPEG" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ case 9
+def _png_header(path: Path, w: int, h: int) -> None:
+    """A PNG of a few bytes whose header declares w x h pixels (a decompression bomb's header)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_pixel_limit(tmp_path, photos, detector):
+    _png_header(photos / "bomb.png", 20000, 20000)
+    s = detect_paths(detector, [photos], tmp_path / "out", verbose=False)
+    assert s.processed == 2 and [Path(p).name for p, _ in s.failed] == ["bomb.png"]
+    msg = s.failed[0][1]
+    assert "image of 400 megapixels" in msg and "limit of 120 megapixels" in msg and "eval.max_image_pixels" in msg
+    # configurable: a lower limit refuses the 160x120 photos, 0 switches it off
+    small = Detector(tiny_config(eval={"max_image_pixels": 10000}), detector.ssd, fused=False)
+    s = detect_paths(small, [photos / "img_0.jpg"], tmp_path / "out2", verbose=False)
+    assert "160x120 = 0.0192 megapixels is over the limit of 0.01 megapixels" in s.failed[0][1]
+    off = Detector(tiny_config(eval={"max_image_pixels": 0}), detector.ssd, fused=False)
+    assert detect_paths(off, [photos / "img_0.jpg"], tmp_path / "out3", verbose=False).ok
+
+
 # ----------------------------------------------------------------------------------- case 10
 @pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
 def test_outputs_respect_the_umask(data, tmp_path, photos, detector, umask):
