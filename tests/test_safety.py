@@ -132,6 +132,48 @@ def test_export_refuses_to_overwrite_the_model_it_reads(tmp_path, capsys):
     assert _digests(tmp_path) == before
 
 
+# ------------------------------------------------------------------------------------ case 2
+def test_train_refuses_a_folder_holding_a_run(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    fit(tiny_config(data, run), max_iters=1, progress=False)
+    before = _digests(run)
+    cfg_path = tmp_path / "other.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config_dict(data, run, train={"lr": 0.002})))
+    rc = cli.main(["train", "--config", str(cfg_path), "--no-progress", "--max-iters", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert str(run) in err and "already holds a run" in err and "last.json" in err
+    assert "--resume" in err and "--out-dir" in err
+    assert _digests(run) == before  # last.json, config.yaml and the checkpoints are untouched
+    # --resume continues the same run (same run_id in every checkpoint)
+    assert cli.main(["train", "--config", str(cfg_path), "--no-progress", "--max-iters", "1",
+                     "--resume"]) == 0
+    ids = {json.loads(p.read_text())["run_id"] for p in run.glob("checkpoints/*/state.json")}
+    assert len(ids) == 1
+
+
+def test_rotation_only_deletes_checkpoints_of_the_current_run(tmp_path):
+    cfg = tiny_config()
+    net = build_ssd(cfg)
+    net(mx.nd.zeros((1, 3, 96, 96)))
+
+    def save(run_id, epoch):
+        save_checkpoint(tmp_path, net, None, cfg, {"epoch": epoch, "iteration": 0, "global_step": epoch,
+                                                   "run_id": run_id}, keep=2)
+
+    for e in (3, 4, 5):
+        save("old", e)
+    old = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert old == ["ep004-it000000", "ep005-it000000"]
+    for e in (1, 2, 3):
+        save("new", e)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["ep002-it000000", "ep003-it000000"] + old  # the new run kept its own two
+    with pytest.raises(CheckpointError, match="another run"):  # never replaces another run's
+        save("new", 4)
+    assert json.loads((tmp_path / "checkpoints" / "ep004-it000000" / "state.json").read_text())["run_id"] == "old"
+
+
 # ------------------------------------------------------------------------------------ case 5
 def test_floats_written_as_people_write_them(tmp_path):
     p = tmp_path / "c.yaml"
@@ -206,3 +248,25 @@ def test_outputs_respect_the_umask(data, tmp_path, photos, detector, umask):
     ck = latest_checkpoint(tmp_path / "run")
     assert ck.stat().st_mode & 0o777 == 0o777 & ~umask
     assert (ck / "state.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ----------------------------------------------------------------------------------- case 12
+def test_empty_labels_file_says_so_and_leaves_no_run_folder(data, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    run = tmp_path / "runs" / "a"
+    with pytest.raises(ValueError) as e:
+        fit(tiny_config(data, run, data={"train_labels": str(empty)}), max_iters=1, progress=False)
+    assert str(empty) in str(e.value) and "no image records" in str(e.value)
+    assert "batch_size" not in str(e.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_folder_names_the_key_and_leaves_no_run_folder(data, tmp_path, capsys):
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config_dict(data, tmp_path / "runs" / "a")))
+    for key, value in (("data.train_images", tmp_path / "nope"), ("data.train_labels", tmp_path / "nope.txt")):
+        rc = cli.main(["train", "--config", str(cfg_path), "--set", f"{key}={value}", "--max-iters", "1"])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"{key}: " in err and str(value) in err, err
+    assert not (tmp_path / "runs").exists()

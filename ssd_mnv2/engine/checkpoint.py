@@ -11,7 +11,8 @@ Layout under ``out_dir``::
 
 A checkpoint folder is written under a temporary name and renamed when complete; the pointer is
 then replaced atomically. A crash (even SIGKILL) at any moment leaves ``last.json`` pointing at a
-complete, loadable checkpoint.
+complete, loadable checkpoint. Rotation (``keep``) only deletes checkpoints of the run being
+saved: ``state["run_id"]`` (kept across ``--resume``) is recorded in every ``state.json``.
 """
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
     if pointer != "last.json":
         name = f"{Path(pointer).stem}-{name}"
     final = ck_root / name
+    other = _run_id(final) if final.is_dir() else None
+    if other is not None and other != state.get("run_id"):
+        raise CheckpointError(f"{final} belongs to another run (run_id {other}): not replacing it "
+                              "(one run per train.out_dir)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=str(ck_root)))
     try:
         os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700: an ordinary folder
@@ -130,7 +135,7 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
     atomic_write_text(out_dir / pointer, json.dumps({"dir": str(final.relative_to(out_dir)),
                                                      "epoch": state["epoch"],
                                                      "iteration": state["iteration"]}))
-    _prune(out_dir, keep)
+    _prune(out_dir, keep, state.get("run_id"))
     return final
 
 
@@ -146,15 +151,32 @@ def _referenced(out_dir: Path) -> List[str]:
     return refs
 
 
-def _prune(out_dir: Path, keep: int) -> None:
+def _run_id(ck_dir: Path) -> Optional[str]:
+    """The ``run_id`` in a checkpoint's state.json (None: older checkpoints, or unreadable)."""
+    try:
+        st = json.loads((ck_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return st.get("run_id") if isinstance(st, dict) else None
+
+
+def _prune(out_dir: Path, keep: int, run_id: Optional[str] = None) -> None:
+    """Delete the checkpoints of run ``run_id`` beyond the newest ``keep`` (never a pointer's
+    target, never another run's), unreferenced best-* of that run, and leftovers of
+    interrupted writes."""
     ck_root = out_dir / "checkpoints"
     refs = set(_referenced(out_dir))
-    regular = sorted(p for p in ck_root.iterdir() if p.is_dir() and p.name.startswith("ep"))
+    mine = [p for p in ck_root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and _run_id(p) == run_id]
+    regular = sorted(p for p in mine if p.name.startswith("ep"))
     for p in regular[:-keep] if keep > 0 else []:
         if p.name not in refs:
             shutil.rmtree(p, ignore_errors=True)
-    for p in ck_root.iterdir():  # leftovers of interrupted writes and unreferenced best-*
-        if p.name.startswith(".") or (p.name.startswith("best-") and p.name not in refs):
+    for p in mine:  # unreferenced best-* of this run
+        if p.name.startswith("best-") and p.name not in refs:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in ck_root.iterdir():  # leftovers of interrupted writes
+        if p.name.startswith("."):
             shutil.rmtree(p, ignore_errors=True)
 
 

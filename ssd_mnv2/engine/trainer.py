@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -25,6 +26,7 @@ from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
 from .checkpoint import (latest_checkpoint, load_checkpoint, save_checkpoint,
                          set_optimizer_state)
+from .run_folder import check_run_folder
 from .schedule import ServerLRScheduler, lr_at
 
 __all__ = ["fit", "parse_ctx", "NonFiniteLossError", "TrainResult"]
@@ -233,11 +235,10 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     out_dir = Path(t.out_dir)
     kv, rank, num_workers = _kvstore(cfg)
     is_main = rank == 0
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(cfg, resume, is_main)  # one run per folder; out_dir appears with the first file
 
     state: Dict[str, Any] = {"epoch": 0, "iteration": 0, "global_step": 0, "best_ap": None,
-                             "history": []}
+                             "history": [], "run_id": uuid.uuid4().hex}  # a resume keeps its run_id
     ck = latest_checkpoint(out_dir) if resume else None
     if resume and ck is None:
         print(f"--resume: no checkpoint in {out_dir}; starting from scratch")
