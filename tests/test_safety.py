@@ -174,6 +174,34 @@ def test_rotation_only_deletes_checkpoints_of_the_current_run(tmp_path):
     assert json.loads((tmp_path / "checkpoints" / "ep004-it000000" / "state.json").read_text())["run_id"] == "old"
 
 
+# ------------------------------------------------------------------------------------ case 3
+def test_resume_with_another_shape_names_the_file_and_the_parameters(data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(data, run), max_iters=1, progress=False)
+    params = latest_checkpoint(run) / "model.params"
+    with pytest.raises(CheckpointError) as e:
+        fit(tiny_config(data, run, model={"width": 0.5}), resume=True, max_iters=1, progress=False)
+    msg = str(e.value)
+    assert str(params) in msg and "'backbone.stages.0.0.weight' has shape (8, 3, 3, 3) in the file" in msg
+    assert "(16, " in msg and "mismatched" in msg and "model.width=0.25 (now 0.5)" in msg, msg
+
+
+def test_truncated_checkpoint_names_the_file(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config_dict(data, run)))
+    fit(load_config(cfg_path), max_iters=1, progress=False)
+    ck = latest_checkpoint(run)
+    for name in ("optim.params", "model.params"):
+        raw = (ck / name).read_bytes()
+        (ck / name).write_bytes(raw[: len(raw) // 2])
+        rc = cli.main(["train", "--config", str(cfg_path), "--resume", "--no-progress", "--max-iters", "1"])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(ck / name) in err and "truncated or corrupt" in err, err
+        assert "Traceback" not in err
+        (ck / name).write_bytes(raw)
+
+
 # ------------------------------------------------------------------------------------ case 5
 def test_floats_written_as_people_write_them(tmp_path):
     p = tmp_path / "c.yaml"

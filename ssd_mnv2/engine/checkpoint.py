@@ -25,11 +25,11 @@ from typing import Any, Dict, List, Optional
 
 import mxnet as mx
 
-from ..config import Config, dump_config, load_config
+from ..config import Config, config_to_dict, dump_config, load_config
 from ..io_utils import atomic_write_text, umask_mode
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
-           "set_optimizer_state", "CheckpointError"]
+           "set_optimizer_state", "restore_parameters", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -197,15 +197,44 @@ def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Option
 
 def load_checkpoint(ck_dir: str | Path) -> Dict[str, Any]:
     """Read a checkpoint folder: ``{"params": path, "optim": dict, "state": dict, "config": Config}``."""
+    from ..predictor import mxnet_error_reason
+
     ck_dir = Path(ck_dir)
-    state = json.loads((ck_dir / "state.json").read_text())
+    try:
+        state = json.loads((ck_dir / "state.json").read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{ck_dir / 'state.json'}: corrupt checkpoint state: {e}") from None
     optim = {}
     if (ck_dir / "optim.params").is_file():
         try:
             optim = mx.nd.load(str(ck_dir / "optim.params"))
         except mx.base.MXNetError as e:
-            raise CheckpointError(f"{ck_dir / 'optim.params'}: unreadable: {str(e).splitlines()[0]}")
+            raise CheckpointError(f"{ck_dir / 'optim.params'}: unreadable (truncated or corrupt): "
+                                  f"{mxnet_error_reason(e)}") from None
         if isinstance(optim, list):  # an empty dict is saved as an empty list
             optim = {}
     return {"params": ck_dir / "model.params", "optim": optim, "state": state,
             "config": load_config(ck_dir / "config.yaml")}
+
+
+def _config_changes(old: Config, new: Config, sections=("model", "anchors")) -> List[str]:
+    """``section.key=old (now new)`` for every value of ``sections`` that differs."""
+    a, b = config_to_dict(old), config_to_dict(new)
+    return [f"{sec}.{k}={a[sec][k]!r} (now {b[sec][k]!r})"
+            for sec in sections for k in a[sec] if a[sec][k] != b[sec].get(k)]
+
+
+def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str, Any], cfg: Config,
+                       ctx=None) -> None:
+    """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
+    a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
+    with both shapes and the model/anchor settings that differ from the checkpoint's config."""
+    from ..predictor import load_params
+
+    try:
+        load_params(net, loaded["params"], ctx=ctx)
+    except ValueError as e:
+        changes = _config_changes(loaded["config"], cfg)
+        hint = (f"; this config changed {', '.join(changes)}: resume with the run's config "
+                f"({Path(ck_dir) / 'config.yaml'}) or train into a new folder" if changes else "")
+        raise CheckpointError(f"cannot resume: {e}{hint}") from None

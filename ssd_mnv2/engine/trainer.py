@@ -24,7 +24,7 @@ from ..data.pipeline import EpochBatchSampler, build_dataset, build_train_sample
 from ..io_utils import atomic_write_text
 from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
-from .checkpoint import (latest_checkpoint, load_checkpoint, save_checkpoint,
+from .checkpoint import (latest_checkpoint, load_checkpoint, restore_parameters, save_checkpoint,
                          set_optimizer_state)
 from .run_folder import check_run_folder
 from .schedule import ServerLRScheduler, lr_at
@@ -247,7 +247,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     net = build_ssd(cfg, ctx=ctx)
     if ck is not None:
         loaded = load_checkpoint(ck)
-        net.load_parameters(str(loaded["params"]), ctx=ctx)
+        restore_parameters(net, ck, loaded, cfg, ctx=ctx)
         state.update(loaded["state"])
         print(f"resumed from {ck} (epoch {state['epoch']}, iteration {state['iteration']}, "
               f"step {state['global_step']})")
