@@ -202,6 +202,23 @@ def test_truncated_checkpoint_names_the_file(data, tmp_path, capsys):
         (ck / name).write_bytes(raw)
 
 
+# ------------------------------------------------------------------------------------ case 4
+def test_corrupt_ground_truth_mat_is_a_one_line_error(tmp_path, capsys):
+    make_synthetic_widerface(tmp_path / "w", n_train=2, n_val=2)
+    gt = tmp_path / "w" / "ground_truth"
+    pred = tmp_path / "pred" / "0--Parade"
+    pred.mkdir(parents=True)
+    (pred / "x.txt").write_text("x\n0\n")
+    mat = gt / "wider_face_val.mat"
+    good = mat.read_bytes()
+    for bad in (good[:300], b"not a MATLAB file " * 10):
+        mat.write_bytes(bad)
+        rc = cli.main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(gt), "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(mat) in err and "not a readable MATLAB .mat file" in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------ case 5
 def test_floats_written_as_people_write_them(tmp_path):
     p = tmp_path / "c.yaml"
@@ -235,6 +252,28 @@ def test_truncated_jpeg_is_flagged(tmp_path, photos, detector, monkeypatch, caps
     monkeypatch.setattr(detect, "backend_detector", lambda args: detector)
     assert cli.main(["detect", str(photos), "--out", str(tmp_path / "o2")]) == 1
     assert "img_1.jpg: truncated JPEG" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ case 8
+def test_evaluate_pred_missing_files_and_negative_widths(tmp_path, capsys):
+    make_synthetic_widerface(tmp_path / "w", n_train=2, n_val=4)
+    gt = str(tmp_path / "w" / "ground_truth")
+    pred = tmp_path / "pred" / "0--Parade"
+    pred.mkdir(parents=True)
+    for i in range(2):
+        (pred / f"0_Parade_dev_00{i}.txt").write_text(f"0_Parade_dev_00{i}\n1\n10 10 20 20 0.9\n")
+    with pytest.raises(ValueError, match=r"2 of the 4 images .* no prediction file .*--allow-missing"):
+        evaluate_predictions(str(tmp_path / "pred"), gt)
+    rc = cli.main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", gt, "--out", str(tmp_path / "o")])
+    assert rc == 2 and "--allow-missing" in capsys.readouterr().err
+    rc = cli.main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", gt, "--out", str(tmp_path / "o"),
+                   "--allow-missing"])
+    assert rc == 0 and "warning: 2 of the 4 images" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "o" / "wider_eval.json").read_text())
+    assert saved["num_images"] == 2 and saved["missing_predictions"] == 2
+    (pred / "0_Parade_dev_001.txt").write_text("0_Parade_dev_001\n1\n10 10 -20 20 0.9\n")
+    with pytest.raises(ValueError, match=r"0_Parade_dev_001\.txt:3: negative box width"):
+        evaluate_predictions(str(tmp_path / "pred"), gt, allow_missing=True)
 
 
 # ------------------------------------------------------------------------------------ case 9

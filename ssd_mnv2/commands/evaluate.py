@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default=None,
                    help="network input: original (default from config), WxH, or 'max-side N'")
     p.add_argument("--out", default="outputs/wider_eval", help="output folder")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --pred: score only the images that have a prediction file (default: "
+                        "an image without one is an error); the count is printed and saved")
     add_engine_args(p)
     p.set_defaults(func=run)
 
@@ -31,8 +34,11 @@ def run(args) -> int:
     if args.pred is not None:
         if args.gt is None:
             raise ValueError("--pred needs --gt (the folder of the official .mat files)")
-        evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out)
+        evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out,
+                             allow_missing=args.allow_missing)
         return 0
+    if args.allow_missing:
+        raise ValueError("--allow-missing is for --pred (scoring existing prediction files)")
     det = backend_detector(args)
     images = args.images or det.cfg.data.val_images
     gt = args.gt or det.cfg.data.val_gt_dir
