@@ -235,6 +235,25 @@ def test_floats_written_as_people_write_them(tmp_path):
     assert load_config(p, ["train.ctx=1e-4x"]).train.ctx == "1e-4x"  # not a number: a string
 
 
+# ------------------------------------------------------------------------------------ case 6
+def test_ctrl_c_during_train_exits_130_after_saving(data, tmp_path):
+    run = tmp_path / "run"
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config_dict(data, run, train={"epochs": 1000})))
+    p = subprocess.Popen([sys.executable, "-m", "ssd_mnv2.cli", "train", "--config", str(cfg_path), "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))
+    t0 = time.time()
+    while not (run / "last.json").exists():
+        assert time.time() - t0 < 120 and p.poll() is None
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 130, out[-2000:]
+    assert "continue with --resume" in out and "done:" not in out
+    assert latest_checkpoint(run) is not None
+
+
 # ------------------------------------------------------------------------------------ case 7
 def test_truncated_jpeg_is_flagged(tmp_path, photos, detector, monkeypatch, capsys):
     raw = (photos / "img_1.jpg").read_bytes()

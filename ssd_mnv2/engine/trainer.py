@@ -466,6 +466,9 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
             result.epochs_done, result.global_step = epoch, state["global_step"]
             if interrupted["flag"] or (max_iters is not None and iters_this_call >= max_iters):
                 result.interrupted = interrupted["flag"]
+                if interrupted["flag"] and is_main:
+                    print(f"saved {out_dir / 'last.json'} at the end of epoch {epoch}; "
+                          "continue with --resume")
                 return result
     finally:
         if old_handler is not None:
