@@ -574,14 +574,23 @@ def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantize
         if not onnx_available():
             raise RuntimeError("the onnxruntime backend needs: pip install onnx onnxruntime")
         det = load_mxnet(fused=False)
+        tmp = None
         try:
             onnx_path = cached_onnx_export(det)
         except OSError as e:  # e.g. a read-only home: export for this run only
             print(f"warning: ONNX cache {onnx_cache_dir()} not writable ({e}); exporting to a "
                   "temporary folder (set SSD_MNV2_CACHE)", file=sys.stderr)
-            onnx_path = cached_onnx_export(det, tempfile.mkdtemp(prefix="ssd_mnv2_onnx_"))
-        od = OnnxDetector(onnx_path, det.cfg, threads=threads)
-        od.source = f"{getattr(det, 'source', '')} (ONNX: {od.source})"
+            tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
+        try:
+            if tmp is not None:
+                onnx_path = cached_onnx_export(det, tmp)
+            od = OnnxDetector(onnx_path, det.cfg, threads=threads)
+        finally:  # the session holds the model in memory: a temporary export is not needed any more
+            if tmp is not None:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        od.source = f"{getattr(det, 'source', '')} (ONNX: {'temporary export' if tmp else od.source})"
         return od
     if backend == "int8":
         if not quantized:

@@ -336,6 +336,31 @@ def test_outputs_respect_the_umask(data, tmp_path, photos, detector, umask):
     assert (ck / "state.json").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+# ----------------------------------------------------------------------------------- case 11
+def test_temporary_onnx_export_is_removed(tmp_path, detector, monkeypatch, photos):
+    pytest.importorskip("onnxruntime")
+    import tempfile
+
+    from ssd_mnv2 import export as ex
+
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("SSD_MNV2_CACHE", str(blocker))  # the cache cannot be created
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    od = ex.make_detector("onnxruntime", lambda fused: detector)
+    assert isinstance(od, ex.OnnxDetector)
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("ssd_mnv2")] == []
+    boxes, scores = od.predict(cv2.imread(str(photos / "img_0.jpg")), threshold=0.0)  # still works
+    assert len(scores) > 0
+    from ssd_mnv2.bench import _make  # the benchmark's ONNX Runtime backend: same rule
+
+    bd, fwd = _make("onnxruntime", lambda fused: detector, None, None, 1, print)
+    assert isinstance(bd, ex.OnnxDetector) and fwd(bd.preprocess(cv2.imread(str(photos / "img_0.jpg")))[0])
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("ssd_mnv2")] == []
+
+
 # ----------------------------------------------------------------------------------- case 12
 def test_empty_labels_file_says_so_and_leaves_no_run_folder(data, tmp_path):
     empty = tmp_path / "empty.txt"
