@@ -127,7 +127,7 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            _delete(final)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -171,13 +171,25 @@ def _prune(out_dir: Path, keep: int, run_id: Optional[str] = None) -> None:
     regular = sorted(p for p in mine if p.name.startswith("ep"))
     for p in regular[:-keep] if keep > 0 else []:
         if p.name not in refs:
-            shutil.rmtree(p, ignore_errors=True)
+            _delete(p)
     for p in mine:  # unreferenced best-* of this run
         if p.name.startswith("best-") and p.name not in refs:
-            shutil.rmtree(p, ignore_errors=True)
-    for p in ck_root.iterdir():  # leftovers of interrupted writes
+            _delete(p)
+    for p in ck_root.iterdir():  # leftovers of interrupted writes and deletions
         if p.name.startswith("."):
             shutil.rmtree(p, ignore_errors=True)
+
+
+def _delete(ck_dir: Path) -> None:
+    """Remove a checkpoint folder: first renamed to a hidden name, so that a deletion cut short
+    (SIGKILL) leaves a leftover the next rotation removes, never a half checkpoint without its
+    state.json (whose run could no longer be told)."""
+    hidden = ck_dir.with_name(f".deleting-{ck_dir.name}")
+    try:
+        os.replace(ck_dir, hidden)
+    except OSError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Optional[Path]:
