@@ -670,10 +670,16 @@ def run_sweep(configs: Sequence[Union[str, Path]], epochs: int = 1,
     """
     from .engine.checkpoint import latest_checkpoint
     from .engine.evaluate import evaluate_detector
+    from .engine.run_folder import run_files
     from .engine.trainer import fit
     from .predictor import Detector
 
     out = Path(out_dir)
+    for path in configs:  # one run per folder: refuse before training anything
+        held = run_files(out / Path(path).stem)
+        if held:
+            raise RuntimeError(f"sweep: {out / Path(path).stem} already holds a run ({', '.join(held)}); "
+                               "choose another --out, or move the old sweep away")
     out.mkdir(parents=True, exist_ok=True)
     rows: List[Dict[str, Any]] = []
     budget = {"epochs": epochs, "max_iters_per_epoch": max_iters_per_epoch, "batch_size": batch_size,

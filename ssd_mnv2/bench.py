@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import shutil
 import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -192,15 +193,20 @@ def _pick_quantized(quantized, onnx: bool) -> Optional[str]:
 
 def _quantize_on_the_fly(backend: str, quantize: Callable[[Any, str, int], Any], calib_images,
                          log: Callable[[str], None]) -> str:
-    """``quantize(images, out_dir, num_calib)`` into a temporary folder; without calibration
-    images, 16 synthetic ones (fine for speed, not for accuracy: labelled so)."""
+    """``quantize(images, out_dir, num_calib)`` into a temporary folder (the caller removes it
+    once the model is loaded); without calibration images, 16 synthetic ones (fine for speed,
+    not for accuracy: labelled so)."""
     folder = tempfile.mkdtemp(prefix=f"ssd_mnv2_{backend}_")
-    if calib_images:
-        log(f"{backend}: quantizing on the fly (calibration: {calib_images})")
-        quantize(calib_images, folder, 200)
-    else:
-        log(f"{backend}: quantizing on the fly (16 synthetic calibration images: speed only)")
-        quantize([_synthetic_image(300, 300, i) for i in range(16)], folder, 16)
+    try:
+        if calib_images:
+            log(f"{backend}: quantizing on the fly (calibration: {calib_images})")
+            quantize(calib_images, folder, 200)
+        else:
+            log(f"{backend}: quantizing on the fly (16 synthetic calibration images: speed only)")
+            quantize([_synthetic_image(300, 300, i) for i in range(16)], folder, 16)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 
@@ -217,20 +223,30 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
 
         if not onnx_available():
             raise RuntimeError("onnx/onnxruntime not installed")
-        folder = _pick_quantized(quantized, onnx=True) or _quantize_on_the_fly(
+        folder = _pick_quantized(quantized, onnx=True)
+        tmp = None if folder else _quantize_on_the_fly(
             backend, lambda src, out, n: quantize_onnx(load_mxnet(fused=False), src, out, num_calib=n),
             calib_images, log)
-        det = OnnxDetector(find_quantized_onnx(folder), overrides=overrides, threads=threads)
+        try:
+            det = OnnxDetector(find_quantized_onnx(folder or tmp), overrides=overrides, threads=threads)
+        finally:  # loaded into memory: the temporary model is not needed any more
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
         return det, det.forward
     if backend == "mxnet-int8":
         import mxnet as mx
 
         from .export import QuantizedDetector, quantize_detector
 
-        quantized = _pick_quantized(quantized, onnx=False) or _quantize_on_the_fly(
+        folder = _pick_quantized(quantized, onnx=False)
+        tmp = None if folder else _quantize_on_the_fly(
             backend, lambda src, out, n: quantize_detector(load_mxnet(fused=False), src, out, num_calib=n),
             calib_images, log)
-        det = QuantizedDetector.from_dir(quantized, overrides=overrides)
+        try:
+            det = QuantizedDetector.from_dir(folder or tmp, overrides=overrides)
+        finally:  # loaded into memory: the temporary model is not needed any more
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
 
         def fwd(x, block=det.ssd):
             outs = block(x)
@@ -244,9 +260,12 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
         if not onnx_available():
             raise RuntimeError("onnx/onnxruntime not installed")
         tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
-        mxdet = load_mxnet(fused=False)
-        raw = export_onnx(mxdet, tmp, name="raw", graph="raw")  # what the onnxruntime backend runs
-        det = OnnxDetector(raw["onnx"], mxdet.cfg, threads=threads)
+        try:
+            mxdet = load_mxnet(fused=False)
+            raw = export_onnx(mxdet, tmp, name="raw", graph="raw")  # what the onnxruntime backend runs
+            det = OnnxDetector(raw["onnx"], mxdet.cfg, threads=threads)
+        finally:  # loaded into memory: the temporary export is not needed any more
+            shutil.rmtree(tmp, ignore_errors=True)
         return det, det.forward
     raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,7 +23,7 @@ import yaml
 __all__ = [
     "ConfigError", "ModelCfg", "AnchorCfg", "DataCfg", "TrainCfg", "EvalCfg", "Config",
     "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
-    "DEFAULT_CONFIG",
+    "DEFAULT_CONFIG", "yaml_load",
 ]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "models" / "face_mnv2_300.yaml"
@@ -30,6 +31,36 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "models" / "face_mnv2_300.yam
 
 class ConfigError(ValueError):
     """A configuration problem; the message names the offending key."""
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads every float a person writes as a float.
+
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent: ``1e-4``,
+    ``1E5`` and ``1.0e4`` are strings there. Here they are floats, as in YAML 1.2 and Python;
+    integers stay integers."""
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_YamlLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != _FLOAT_TAG]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?
+                   |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def yaml_load(stream: Any) -> Any:
+    """Parse YAML text (or a file) safely (no Python objects), with :class:`_YamlLoader` floats."""
+    loader = _YamlLoader(stream)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _check_size(key: str, spec: str) -> None:
@@ -262,6 +293,7 @@ class EvalCfg:
     max_detections: int = 1000
     size: str = "original"
     display_threshold: float = 0.5
+    max_image_pixels: int = 120_000_000  # images declaring more pixels are refused (0: no limit)
 
     def validate(self) -> None:
         if not 0 <= self.score_threshold < 1:
@@ -274,6 +306,8 @@ class EvalCfg:
             raise ConfigError(
                 f"eval.max_detections ({self.max_detections}) must be <= eval.pre_nms_topk ({self.pre_nms_topk})")
         _check_size("eval.size", self.size)
+        if self.max_image_pixels < 0:
+            raise ConfigError(f"eval.max_image_pixels: must be >= 0 (0 = no limit), got {self.max_image_pixels}")
 
 
 @dataclass(frozen=True)
@@ -321,6 +355,8 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
         return float(value)
     if tp is int:
+        if isinstance(value, float) and value.is_integer():  # 2e8, 1.0e3: a whole number
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
         return value
@@ -380,7 +416,7 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value")
         key, raw = item.split("=", 1)
-        _set_path(data, key.strip(), yaml.safe_load(raw))
+        _set_path(data, key.strip(), yaml_load(raw))
     return data
 
 
@@ -391,7 +427,7 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
         raise FileNotFoundError(f"config file not found: {path}")
     with open(path, "r", encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f)
+            data = yaml_load(f)
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if data is not None and not isinstance(data, Mapping):

@@ -40,7 +40,7 @@ from .predictor import Detector, check_image, to_image_pixels
 __all__ = ["BGRInput", "export_mxnet", "load_exported_mxnet", "export_onnx", "OnnxDetector",
            "onnx_available", "quantize_detector", "QuantizedDetector", "int8_available",
            "compare_ap", "make_detector", "decode_nms_numpy", "ONNX_OPSET", "cached_onnx_export",
-           "onnx_cache_dir", "default_backend", "load_quantized"]
+           "onnx_cache_dir", "default_backend", "load_quantized", "export_files"]
 
 ONNX_OPSET = 13
 
@@ -75,6 +75,12 @@ def _export_block(block: HybridBlock, prefix: str, wh: Tuple[int, int]) -> None:
     block.hybridize(static_alloc=False)
     block(mx.nd.zeros((1, 3, wh[1], wh[0])))
     block.export(prefix, epoch=0)
+
+
+def export_files(out_dir: Union[str, Path], name: str, fmt: str) -> List[Path]:
+    """The files :func:`export_mxnet` (``fmt`` 'mxnet') or :func:`export_onnx` ('onnx') write."""
+    suffixes = {"mxnet": ("-symbol.json", "-0000.params"), "onnx": (".onnx",)}[fmt]
+    return [Path(out_dir) / f"{name}{s}" for s in suffixes + (".yaml", "-export.json")]
 
 
 def export_mxnet(detector: Detector, out_dir: Union[str, Path], size=None, name: str = "face_detector"
@@ -568,14 +574,23 @@ def make_detector(backend: str, load_mxnet, onnx: Optional[str] = None, quantize
         if not onnx_available():
             raise RuntimeError("the onnxruntime backend needs: pip install onnx onnxruntime")
         det = load_mxnet(fused=False)
+        tmp = None
         try:
             onnx_path = cached_onnx_export(det)
         except OSError as e:  # e.g. a read-only home: export for this run only
             print(f"warning: ONNX cache {onnx_cache_dir()} not writable ({e}); exporting to a "
                   "temporary folder (set SSD_MNV2_CACHE)", file=sys.stderr)
-            onnx_path = cached_onnx_export(det, tempfile.mkdtemp(prefix="ssd_mnv2_onnx_"))
-        od = OnnxDetector(onnx_path, det.cfg, threads=threads)
-        od.source = f"{getattr(det, 'source', '')} (ONNX: {od.source})"
+            tmp = tempfile.mkdtemp(prefix="ssd_mnv2_onnx_")
+        try:
+            if tmp is not None:
+                onnx_path = cached_onnx_export(det, tmp)
+            od = OnnxDetector(onnx_path, det.cfg, threads=threads)
+        finally:  # the session holds the model in memory: a temporary export is not needed any more
+            if tmp is not None:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        od.source = f"{getattr(det, 'source', '')} (ONNX: {'temporary export' if tmp else od.source})"
         return od
     if backend == "int8":
         if not quantized:

@@ -133,17 +133,21 @@ class DetectSummary:
     processed: int = 0
     faces: int = 0
     failed: List[Tuple[str, str]] = field(default_factory=list)
+    damaged: List[Tuple[str, str]] = field(default_factory=list)  # processed, but e.g. truncated
     json_path: str = ""
     out_dir: str = ""
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.damaged
 
     def text(self) -> str:
         s = (f"{self.processed}/{self.images} images, {self.faces} faces, "
              f"{1000 * self.seconds / max(self.processed, 1):.1f} ms/image -> {self.json_path}")
+        if self.damaged:
+            s += (f"\n{len(self.damaged)} damaged image(s), processed as far as they decode "
+                  "(flagged in the JSON):" + "".join(f"\n  {p}: {e}" for p, e in self.damaged))
         if self.failed:
             s += f"\n{len(self.failed)} image(s) failed:" + "".join(
                 f"\n  {p}: {e}" for p, e in self.failed)
@@ -157,12 +161,14 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
     """Detect faces in every image of ``inputs``; write annotated (or blurred) copies,
     ``detections.json`` and optionally WIDER-format txt files (``<out>/wider/<event>/<name>.txt``).
 
-    An image that cannot be read is reported and skipped (listed in ``summary.failed`` and in the
-    JSON); the rest goes on.
+    An image that cannot be read (or declares more than ``eval.max_image_pixels``) is reported
+    and skipped (listed in ``summary.failed`` and in the JSON); a damaged one that decodes (a
+    truncated JPEG) is processed and flagged (``"damaged"`` in its JSON record, and
+    ``summary.damaged``); the rest goes on. ``out_dir`` must not be an input or hold one.
     """
     from .engine.evaluate import write_wider_prediction
-    from .io_utils import atomic_write_text
-    from .predictor import ImageError, read_image
+    from .io_utils import atomic_write_text, refuse_output_over_input
+    from .predictor import ImageError, image_file_problem, read_image
 
     if threshold is None:
         threshold = detector.cfg.eval.display_threshold
@@ -173,14 +179,17 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
 
     parse_size(size_spec)  # clear error before any work
     items = collect_images(inputs)
+    refuse_output_over_input([out_dir], [p for p, _ in items], "--out")
     out = check_output_dir(out_dir)
+    max_pixels = getattr(detector.cfg.eval, "max_image_pixels", 0)
     summary = DetectSummary(images=len(items), out_dir=str(out), json_path=str(out / "detections.json"))
     records: List[Dict[str, Any]] = []
     describe = detector.describe() if hasattr(detector, "describe") else {}
     t_total = 0.0
     for i, (path, name) in enumerate(items):
         try:
-            img = read_image(path)
+            img = read_image(path, max_pixels)
+            damage = image_file_problem(path)
             H, W = img.shape[:2]
             in_w, in_h = detector.input_size(W, H, size_spec)
             t0 = time.perf_counter()
@@ -192,6 +201,9 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
                 "boxes_xyxy_px": [[round(float(v), 2) for v in b] for b in boxes],
                 "scores": [round(float(s), 5) for s in scores],
             }
+            if damage:
+                rec["damaged"] = damage
+                summary.damaged.append((str(path), damage))
             if save_images and vis is not None:
                 dst = out / name
                 if dst.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"):
@@ -206,7 +218,8 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
             summary.processed += 1
             summary.faces += len(scores)
             if verbose:
-                _log(f"[{i + 1}/{len(items)}] {path}: {len(scores)} faces")
+                _log(f"[{i + 1}/{len(items)}] {path}: {len(scores)} faces"
+                     + (f" (DAMAGED: {damage})" if damage else ""))
         except (ImageError, FileNotFoundError, OSError, cv2.error) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             summary.failed.append((str(path), msg))
@@ -224,8 +237,9 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
         "blur": bool(blur),
         "images": records,
         "failed": [{"path": p, "error": e} for p, e in summary.failed],
+        "damaged": [{"path": p, "problem": e} for p, e in summary.damaged],
         "summary": {"images": summary.images, "processed": summary.processed, "faces": summary.faces,
-                    "failed": len(summary.failed),
+                    "failed": len(summary.failed), "damaged": len(summary.damaged),
                     "ms_per_image": round(1000 * t_total / max(summary.processed, 1), 2)},
     }
     try:
@@ -313,6 +327,10 @@ def run_video(detector: Any, source: Union[str, int] = 0, threshold: Optional[fl
     if threshold is None:
         threshold = detector.cfg.eval.display_threshold
     size_spec = size if size is not None else detector.cfg.eval.size
+    if output and _source_kind(source)[0] == "file":
+        from .io_utils import refuse_output_over_input
+
+        refuse_output_over_input([output], [source], "--output")
     cap, kind = open_video_source(source)
     writer = None
     writer_wh = (0, 0)

@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -17,7 +19,8 @@ from .config import Config, load_config
 from .model.ssd import SSD, SSDInference
 from .sizes import parse_size, resolve_size
 
-__all__ = ["Detector", "load_params", "check_image", "read_image", "ImageError",
+__all__ = ["Detector", "load_params", "mxnet_error_reason", "check_image", "read_image", "ImageError",
+           "image_file_problem",
            "SHIPPED_MODELS", "DEFAULT_MODEL", "shipped_model_files", "DEFAULT_PARAMS", "DEFAULT_CONFIG"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -65,30 +68,105 @@ def check_image(image_bgr: Any, name: str = "image") -> np.ndarray:
     return image_bgr
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as BGR uint8 (grayscale, alpha and 16-bit are converted)."""
+def _header_pixels(path: Path) -> Optional[Tuple[int, str]]:
+    """``(pixels, "WxH = ")`` from the image file's header (nothing decoded; the size is "" when
+    PIL refuses to report it), or None when PIL cannot read the header (OpenCV may still
+    decode the file)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+        return w * h, f"{w}x{h} = "
+    except Image.DecompressionBombError as e:  # PIL refuses even to open more than 2 x its limit
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        n = int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+        return n, ""
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def _jpeg_truncated(path: Path) -> bool:
+    """True when a JPEG file ends before its end-of-image marker (cut off while copying or
+    downloading). OpenCV decodes such a file without an error, grey from where it ends."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False  # not a JPEG
+        f.seek(-2, 2)
+        if f.read(2) == b"\xff\xd9":
+            return False  # the usual case: the file ends with the marker
+        f.seek(0)
+        data = f.read()
+    # the marker may be followed by other data: look for it after the first start-of-scan
+    # (a thumbnail's end marker sits in an APP segment before it; inside the compressed data
+    # 0xFF is always followed by 0x00 or a restart marker, so 0xFFD9 is the end marker)
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker where one should be: leave the verdict to the decoder
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+        elif marker == 0xDA:  # start of scan
+            return data.find(b"\xff\xd9", pos) < 0
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return True  # the file ends before the image data
+
+
+def image_file_problem(path: str | Path) -> Optional[str]:
+    """A problem of an image file that decodes anyway (so far: a truncated JPEG), or None."""
+    if _jpeg_truncated(Path(path)):
+        return ("truncated JPEG (the file ends before its end-of-image marker): the bottom of the "
+                "image is missing")
+    return None
+
+
+def read_image(path: str | Path, max_pixels: int = 0) -> np.ndarray:
+    """Read an image file as BGR uint8 (grayscale, alpha and 16-bit are converted).
+
+    ``max_pixels`` > 0: an image whose header declares more pixels is refused with an
+    :class:`ImageError` before it is decoded (``eval.max_image_pixels``; a small PNG can declare
+    400 megapixels and take gigabytes to decode).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
+    if max_pixels > 0:
+        found = _header_pixels(path)
+        if found is not None and found[0] > max_pixels:
+            raise ImageError(f"{path}: image of {found[1]}{found[0] / 1e6:.3g} megapixels is over the "
+                             f"limit of {max_pixels / 1e6:.3g} megapixels (eval.max_image_pixels; raise it "
+                             "with --set eval.max_image_pixels=N, 0 = no limit)")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise ImageError(f"{path}: not a readable image file")
     return img
 
 
+def mxnet_error_reason(e: BaseException) -> str:
+    """The one line of an MXNetError that says what went wrong (its text starts with a C++
+    "Traceback" that means nothing to a user)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return next((ln for ln in reversed(lines) if "Check" in ln or "Invalid" in ln or "Error" in ln),
+                lines[-1] if lines else "unreadable")
+
+
 def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
-    """Load a ``.params`` file with an error naming the file and the mismatched parameter."""
+    """Load a ``.params`` file with an error naming the file and the mismatched parameters (with
+    both shapes)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"params file not found: {path}")
     try:
         loaded = mx.nd.load(str(path))
     except mx.base.MXNetError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        why = next((ln for ln in reversed(lines) if "Check" in ln or "Invalid" in ln or "Error" in ln),
-                   lines[-1] if lines else "unreadable")
         raise ValueError(f"{path}: not a valid MXNet .params file (truncated or corrupt, "
-                         f"{path.stat().st_size} bytes): {why}") from None
+                         f"{path.stat().st_size} bytes): {mxnet_error_reason(e)}") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: not a Gluon parameter file (no parameter names)")
     # anchor grids are constants computed from the config (never read from files)
@@ -102,13 +180,16 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
     if extra:
         raise ValueError(f"{path}: unexpected parameter {extra[0]!r} in the file "
                          f"({len(extra)} extra; does the config match the model?)")
-    for k, p in params.items():
-        arr = loaded[k]
-        # unknown (deferred, 0) dimensions of the model's shape match anything
-        if p.shape is not None and (len(p.shape) != len(arr.shape) or any(
-                s > 0 and s != a for s, a in zip(p.shape, arr.shape))):
-            raise ValueError(f"{path}: parameter {k!r} has shape {arr.shape} in the file but "
-                             f"{tuple(p.shape)} in the model (does the config match?)")
+    # unknown (deferred, 0) dimensions of the model's shape match anything
+    wrong = [(k, loaded[k].shape, tuple(p.shape)) for k, p in params.items()
+             if p.shape is not None and (len(p.shape) != len(loaded[k].shape) or any(
+                 s > 0 and s != a for s, a in zip(p.shape, loaded[k].shape)))]
+    if wrong:
+        k, in_file, in_model = wrong[0]
+        more = "".join(f"; {k2!r} {f2} vs {m2}" for k2, f2, m2 in wrong[1:4])
+        more += f"; ... {len(wrong) - 4} more" if len(wrong) > 4 else ""
+        raise ValueError(f"{path}: parameter {k!r} has shape {in_file} in the file but "
+                         f"{in_model} in the model ({len(wrong)} mismatched{more}; does the config match?)")
     net.load_parameters(str(path), ctx=ctx or mx.cpu())
 
 

@@ -216,6 +216,7 @@ def test_not_an_image_file(tmp_path):
 def test_threshold_inside_graph_gives_the_same_boxes():
     """Greedy NMS: boxes above t are the same whether or not lower-scored boxes take part."""
     import dataclasses
+    mx.random.seed(0)  # a fixed init: with another test order the scores can tie at the threshold
     cfg = tiny_config()
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))

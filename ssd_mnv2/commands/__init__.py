@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 __all__ = ["add_config_args", "add_model_args", "add_engine_args", "add_backend_args", "backend_detector",
-           "model_name", "load_detector", "display_overrides", "add_tta_args", "tta_detector"]
+           "model_name", "load_detector", "display_overrides", "model_files", "add_tta_args",
+           "tta_detector"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -55,6 +56,21 @@ def model_name(args) -> "str | None":
     if name is not None and (args.params is not None or args.config is not None):
         raise ValueError("--model names a shipped model: do not combine it with --params/--config")
     return name
+
+
+def model_files(args) -> list:
+    """The ``.params`` and config files the model arguments (``--model``/``--params``/``--config``)
+    read, e.g. to check that an output does not write over them."""
+    from pathlib import Path
+
+    from ..predictor import shipped_model_files
+
+    name = model_name(args)
+    if args.params is None and args.config is None:
+        return list(shipped_model_files(name))
+    if args.params is None:
+        return [Path(args.config)]
+    return [Path(args.params), Path(args.config) if args.config else Path(args.params).with_suffix(".yaml")]
 
 
 def load_detector(args, **kwargs):

@@ -158,6 +158,11 @@ def run_suggest(args) -> int:
     from ..anchor_lab import suggest_anchors
     from ..config import load_config
 
+    from ..config import DEFAULT_CONFIG
+    from ..io_utils import refuse_output_over_input
+
+    outs = [args.out] + ([args.report] if args.report else [])
+    refuse_output_over_input(outs, [args.data_config or DEFAULT_CONFIG], "--out/--report")
     data_cfg = load_config(args.data_config, args.overrides)
     cfg, report = suggest_anchors(data_cfg, args.levels, args.k_per_level, args.ratios_per_level,
                                   split=args.split, measure=args.measure, out=args.out,

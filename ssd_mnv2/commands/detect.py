@@ -6,8 +6,10 @@ from . import add_backend_args, add_model_args, add_tta_args, backend_detector, 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="detect faces in images / folders / globs",
-                       description="Writes annotated (or --blur'red) images and detections.json into --out. "
-                                   "An unreadable image is reported and skipped; the exit code is 1 if any failed.")
+                       description="Writes annotated (or --blur'red) images and detections.json into --out, "
+                                   "which must not be an input or hold one. An unreadable image is reported and "
+                                   "skipped, a damaged one (truncated JPEG) processed and flagged; the exit code "
+                                   "is 1 if any failed or was damaged.")
     add_model_args(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files, folders or glob patterns (default: matplotlib's sample "
@@ -35,5 +37,5 @@ def run(args) -> int:
     det = tta_detector(backend_detector(args), args)
     summary = detect_paths(det, inputs, args.out, threshold=args.threshold, size=args.size,
                            blur=args.blur, wider_txt=args.wider_txt, save_images=not args.no_images)
-    print(summary.text(), file=sys.stderr if summary.failed else sys.stdout)
+    print(summary.text(), file=sys.stdout if summary.ok else sys.stderr)
     return 0 if summary.ok else 1

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default=None,
                    help="network input: original (default from config), WxH, or 'max-side N'")
     p.add_argument("--out", default=None, help="output folder (default: outputs/<format>_eval)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --pred: score only the images that have a prediction file (default: "
+                        "an image without one is an error); the count is printed and saved")
     add_engine_args(p)
     g = p.add_argument_group("your own face set (--format voc or coco)")
     g.add_argument("--format", default="wider", choices=["wider", "voc", "coco"],
@@ -53,8 +56,11 @@ def run(args) -> int:
             raise ValueError("--pred needs --gt (the folder of the official .mat files)")
         if args.tta_scales or args.tta_flip:
             raise ValueError("--tta-* options run the model: they cannot be used with --pred")
-        evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out)
+        evaluate_predictions(args.pred, args.gt, list_file=args.list, out_dir=args.out,
+                             allow_missing=args.allow_missing)
         return 0
+    if args.allow_missing:
+        raise ValueError("--allow-missing is for --pred (scoring existing prediction files)")
     det = tta_detector(backend_detector(args), args)
     images = args.images or det.cfg.data.val_images
     gt = args.gt or det.cfg.data.val_gt_dir

@@ -1,7 +1,7 @@
 """``ssd-mnv2 export``: MXNet symbol/params or ONNX with the BGR->RGB and normalisation in the graph."""
 from __future__ import annotations
 
-from . import add_model_args, load_detector
+from . import add_model_args, load_detector, model_files
 
 
 def add_parser(sub) -> None:
@@ -20,8 +20,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_mxnet, export_onnx
+    from ..export import export_files, export_mxnet, export_onnx
+    from ..io_utils import refuse_output_over_input
 
+    refuse_output_over_input(export_files(args.out, args.name, args.format), model_files(args), "--out/--name")
     det = load_detector(args, fused=False)
     if args.format == "mxnet":
         paths = export_mxnet(det, args.out, size=args.size, name=args.name)

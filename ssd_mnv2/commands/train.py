@@ -1,13 +1,17 @@
 """``ssd-mnv2 train``: train a detector from a config."""
 from __future__ import annotations
 
+import sys
+
 from . import add_config_args
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a face detector",
                        description="Train with the config's data, model and schedule. Checkpoints, "
-                                   "logs (log.csv/log.json) and curves.png go to train.out_dir.")
+                                   "logs (log.csv/log.json) and curves.png go to train.out_dir, which must "
+                                   "not hold another run (use --resume to continue one). Ctrl-C saves a "
+                                   "checkpoint and exits with status 130.")
     add_config_args(p)  # default: the shipped model's config (its full training recipe)
     p.add_argument("--resume", action="store_true",
                    help="continue exactly from out_dir/last.json (epoch, optimizer, LR, RNG)")
@@ -39,5 +43,8 @@ def run(args) -> int:
         ov.append(f"train.pretrained_backbone={args.pretrained_backbone}")
     cfg = load_config(args.config, ov)
     res = fit(cfg, resume=args.resume, max_iters=args.max_iters, progress=not args.no_progress)
+    if res.interrupted:  # Ctrl-C: saved, but not done (`train && evaluate` must stop here)
+        print(f"interrupted after {res.global_step} step(s); outputs in {res.out_dir}", file=sys.stderr)
+        return 130
     print(f"done: {res.epochs_done} epoch(s), {res.global_step} step(s); outputs in {res.out_dir}")
     return 0

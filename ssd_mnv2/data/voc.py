@@ -135,6 +135,8 @@ class VOCFaceDataset:
         self.set_file = set_file
         with open(set_file, "r", encoding="utf-8") as f:
             ids = [ln.split()[0] for ln in f if ln.strip()]
+        if not ids:
+            raise VOCError(f"{set_file}: no image ids (an empty image-set file?)")
 
         self.ids: List[str] = []
         self._paths: List[str] = []
@@ -180,6 +182,8 @@ class VOCFaceDataset:
                 warnings.warn(msg, stacklevel=2)
             self.skipped = problems
             warnings.warn(f"VOCFaceDataset({self.root}): skipped {len(problems)} image(s)", stacklevel=2)
+        if not self.ids:
+            raise VOCError(f"{set_file}: none of its {len(ids)} image(s) is usable (first problem: {problems[0]})")
         self.num_difficult = int(sum(d.sum() for d in self._difficult))
         self.num_faces = int(sum(b.shape[0] for b in self._boxes))
 

@@ -259,6 +259,8 @@ class WiderFaceDataset:
             raise FileNotFoundError(f"images_dir {self.images_dir!r} is not a directory")
 
         parsed = parse_wider_labels(self.label_path, allow_degenerate=True)
+        if not parsed:
+            raise LabelError(f"{self.label_path}: no image records (an empty label file?)")
         self.num_records_in_file = len(parsed)
         self.num_faces_in_file = sum(r.num_faces for r in parsed)
         self.num_invalid_flagged = sum(int((r.attributes[:, 3] != 0).sum()) for r in parsed)
@@ -347,6 +349,9 @@ class WiderFaceDataset:
             warnings.warn(f"WiderFaceDataset({self.label_path}): skipped {len(problems)} problem(s): "
                           f"{self.num_skipped_faces} face(s) dropped, {self.num_skipped_images} "
                           f"image(s) dropped", stacklevel=2)
+        if not self.records:
+            raise LabelError(f"{self.label_path}: none of its {len(parsed)} image(s) is usable "
+                             f"(first problem: {problems[0]})")
         self.num_faces = int(sum(b.shape[0] for b in self._boxes))
 
     # -- access ---------------------------------------------------------------------------------

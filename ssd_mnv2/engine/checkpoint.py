@@ -11,7 +11,8 @@ Layout under ``out_dir``::
 
 A checkpoint folder is written under a temporary name and renamed when complete; the pointer is
 then replaced atomically. A crash (even SIGKILL) at any moment leaves ``last.json`` pointing at a
-complete, loadable checkpoint.
+complete, loadable checkpoint. Rotation (``keep``) only deletes checkpoints of the run being
+saved: ``state["run_id"]`` (kept across ``--resume``) is recorded in every ``state.json``.
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from typing import Any, Dict, List, Optional
 
 import mxnet as mx
 
-from ..config import Config, dump_config, load_config
-from ..io_utils import atomic_write_text
+from ..config import Config, config_to_dict, dump_config, load_config
+from ..io_utils import atomic_write_text, umask_mode
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
-           "set_optimizer_state", "CheckpointError"]
+           "set_optimizer_state", "restore_parameters", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -107,8 +108,13 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
     if pointer != "last.json":
         name = f"{Path(pointer).stem}-{name}"
     final = ck_root / name
+    other = _run_id(final) if final.is_dir() else None
+    if other is not None and other != state.get("run_id"):
+        raise CheckpointError(f"{final} belongs to another run (run_id {other}): not replacing it "
+                              "(one run per train.out_dir)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=str(ck_root)))
     try:
+        os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700: an ordinary folder
         net.save_parameters(str(tmp / "model.params"))
         full_state = dict(state)
         if trainer is not None:
@@ -121,7 +127,7 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            _delete(final)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -129,7 +135,7 @@ def save_checkpoint(out_dir: str | Path, net: mx.gluon.Block, trainer: Optional[
     atomic_write_text(out_dir / pointer, json.dumps({"dir": str(final.relative_to(out_dir)),
                                                      "epoch": state["epoch"],
                                                      "iteration": state["iteration"]}))
-    _prune(out_dir, keep)
+    _prune(out_dir, keep, state.get("run_id"))
     return final
 
 
@@ -145,16 +151,45 @@ def _referenced(out_dir: Path) -> List[str]:
     return refs
 
 
-def _prune(out_dir: Path, keep: int) -> None:
+def _run_id(ck_dir: Path) -> Optional[str]:
+    """The ``run_id`` in a checkpoint's state.json (None: older checkpoints, or unreadable)."""
+    try:
+        st = json.loads((ck_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return st.get("run_id") if isinstance(st, dict) else None
+
+
+def _prune(out_dir: Path, keep: int, run_id: Optional[str] = None) -> None:
+    """Delete the checkpoints of run ``run_id`` beyond the newest ``keep`` (never a pointer's
+    target, never another run's), unreferenced best-* of that run, and leftovers of
+    interrupted writes."""
     ck_root = out_dir / "checkpoints"
     refs = set(_referenced(out_dir))
-    regular = sorted(p for p in ck_root.iterdir() if p.is_dir() and p.name.startswith("ep"))
+    mine = [p for p in ck_root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and _run_id(p) == run_id]
+    regular = sorted(p for p in mine if p.name.startswith("ep"))
     for p in regular[:-keep] if keep > 0 else []:
         if p.name not in refs:
+            _delete(p)
+    for p in mine:  # unreferenced best-* of this run
+        if p.name.startswith("best-") and p.name not in refs:
+            _delete(p)
+    for p in ck_root.iterdir():  # leftovers of interrupted writes and deletions
+        if p.name.startswith("."):
             shutil.rmtree(p, ignore_errors=True)
-    for p in ck_root.iterdir():  # leftovers of interrupted writes and unreferenced best-*
-        if p.name.startswith(".") or (p.name.startswith("best-") and p.name not in refs):
-            shutil.rmtree(p, ignore_errors=True)
+
+
+def _delete(ck_dir: Path) -> None:
+    """Remove a checkpoint folder: first renamed to a hidden name, so that a deletion cut short
+    (SIGKILL) leaves a leftover the next rotation removes, never a half checkpoint without its
+    state.json (whose run could no longer be told)."""
+    hidden = ck_dir.with_name(f".deleting-{ck_dir.name}")
+    try:
+        os.replace(ck_dir, hidden)
+    except OSError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Optional[Path]:
@@ -174,15 +209,44 @@ def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Option
 
 def load_checkpoint(ck_dir: str | Path) -> Dict[str, Any]:
     """Read a checkpoint folder: ``{"params": path, "optim": dict, "state": dict, "config": Config}``."""
+    from ..predictor import mxnet_error_reason
+
     ck_dir = Path(ck_dir)
-    state = json.loads((ck_dir / "state.json").read_text())
+    try:
+        state = json.loads((ck_dir / "state.json").read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{ck_dir / 'state.json'}: corrupt checkpoint state: {e}") from None
     optim = {}
     if (ck_dir / "optim.params").is_file():
         try:
             optim = mx.nd.load(str(ck_dir / "optim.params"))
         except mx.base.MXNetError as e:
-            raise CheckpointError(f"{ck_dir / 'optim.params'}: unreadable: {str(e).splitlines()[0]}")
+            raise CheckpointError(f"{ck_dir / 'optim.params'}: unreadable (truncated or corrupt): "
+                                  f"{mxnet_error_reason(e)}") from None
         if isinstance(optim, list):  # an empty dict is saved as an empty list
             optim = {}
     return {"params": ck_dir / "model.params", "optim": optim, "state": state,
             "config": load_config(ck_dir / "config.yaml")}
+
+
+def _config_changes(old: Config, new: Config, sections=("model", "anchors")) -> List[str]:
+    """``section.key=old (now new)`` for every value of ``sections`` that differs."""
+    a, b = config_to_dict(old), config_to_dict(new)
+    return [f"{sec}.{k}={a[sec][k]!r} (now {b[sec][k]!r})"
+            for sec in sections for k in a[sec] if a[sec][k] != b[sec].get(k)]
+
+
+def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str, Any], cfg: Config,
+                       ctx=None) -> None:
+    """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
+    a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
+    with both shapes and the model/anchor settings that differ from the checkpoint's config."""
+    from ..predictor import load_params
+
+    try:
+        load_params(net, loaded["params"], ctx=ctx)
+    except ValueError as e:
+        changes = _config_changes(loaded["config"], cfg)
+        hint = (f"; this config changed {', '.join(changes)}: resume with the run's config "
+                f"({Path(ck_dir) / 'config.yaml'}) or train into a new folder" if changes else "")
+        raise CheckpointError(f"cannot resume: {e}{hint}") from None

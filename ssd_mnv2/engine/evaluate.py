@@ -93,7 +93,13 @@ def _load_mat(gt_dir: str, fname: str) -> Dict[str, Any]:
     path = os.path.join(gt_dir, fname)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"WIDER ground-truth file not found: {path}")
-    return loadmat(path)
+    try:
+        return loadmat(path)
+    except MemoryError:
+        raise
+    except Exception as e:  # scipy raises MatReadError, ValueError, OSError... for a bad file
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable MATLAB .mat file (truncated or corrupt?): {why}") from None
 
 
 def _mat_per_image(mat: Mapping[str, Any], field_name: str, path: str) -> Dict[str, np.ndarray]:
@@ -227,6 +233,9 @@ def _read_prediction_file(path: str, key: str) -> Prediction:
             raise ValueError(f"{path}:{i + 3}: non-numeric field in {ln!r}") from None
         if not np.all(np.isfinite(data[i])):
             raise ValueError(f"{path}:{i + 3}: non-finite value in {ln!r}")
+        if data[i, 2] < 0 or data[i, 3] < 0:
+            raise ValueError(f"{path}:{i + 3}: negative box width or height in {ln!r} "
+                             "(expected 'x y w h score' with w, h >= 0)")
     return data[:, :4], data[:, 4]
 
 
@@ -492,32 +501,61 @@ def evaluate_predictions(
     gt_dir: str,
     list_file: Optional[str] = None,
     out_dir: Optional[str] = None,
+    allow_missing: bool = False,
 ) -> Dict[str, Any]:
     """Score an existing prediction folder ``<pred_dir>/<event>/<name>.txt``.
 
-    ``list_file`` (``event/name.jpg`` lines) defines the image set; without it the
-    prediction files found define it. Writes ``wider_eval.json`` and ``wider_pr.png`` to
+    ``list_file`` (``event/name.jpg`` lines) defines the image set; without it, every image of
+    the ground truth. An image of the set without a prediction file is an error (ValueError
+    with the count); with ``allow_missing`` those images are left out, with a warning giving the
+    count (``missing_predictions`` in the summary). A prediction file for an image that is not
+    in the ground truth is an error. Writes ``wider_eval.json`` and ``wider_pr.png`` to
     ``out_dir`` when given. Returns the JSON summary (APs, counts, settings).
     """
+    from ..io_utils import refuse_output_over_input
+
+    if not os.path.isdir(pred_dir):
+        raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
+    found = [
+        f"{ev}/{n[:-4]}"
+        for ev in sorted(os.listdir(pred_dir))
+        if os.path.isdir(os.path.join(pred_dir, ev))
+        for n in sorted(os.listdir(os.path.join(pred_dir, ev)))
+        if n.endswith(".txt")
+    ]
     if list_file is not None:
-        image_list = read_image_list(list_file)
+        gt = load_wider_ground_truth(gt_dir, read_image_list(list_file))
     else:
-        if not os.path.isdir(pred_dir):
-            raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
-        image_list = [
-            f"{ev}/{n[:-4]}.jpg"
-            for ev in sorted(os.listdir(pred_dir))
-            if os.path.isdir(os.path.join(pred_dir, ev))
-            for n in sorted(os.listdir(os.path.join(pred_dir, ev)))
-            if n.endswith(".txt")
-        ]
-        if not image_list:
+        if not found:
             raise FileNotFoundError(f"no prediction files under {pred_dir}/<event>/")
-    gt = load_wider_ground_truth(gt_dir, image_list)
+        gt = load_wider_ground_truth(gt_dir)
+        extra = [k for k in found if k not in gt]
+        if extra:
+            raise ValueError(f"{os.path.join(pred_dir, extra[0])}.txt: image {extra[0]!r} is not in "
+                             f"{os.path.join(gt_dir, GT_FILES['all'])} ({len(extra)} such file(s))")
+    have = set(found)
+    missing = [k for k in gt if k not in have]
+    if missing:
+        where = f"in {list_file}" if list_file else "of the ground truth"
+        what = (f"{len(missing)} of the {len(gt)} images {where} have no prediction file in {pred_dir} "
+                f"(e.g. {os.path.join(pred_dir, missing[0])}.txt)")
+        if not allow_missing:
+            raise ValueError(f"{what}; pass --allow-missing to score only the "
+                             f"{len(gt) - len(missing)} images that have one"
+                             + ("" if list_file else ", or --list to name the images to score"))
+        if len(missing) == len(gt):
+            raise ValueError(f"{what}: nothing to score")
+        print(f"warning: {what}; scoring the other {len(gt) - len(missing)} (--allow-missing)")
+        gt = {k: v for k, v in gt.items() if k in have}
+    if out_dir is not None:
+        refuse_output_over_input(
+            [os.path.join(out_dir, "wider_eval.json"), os.path.join(out_dir, "wider_pr.png")],
+            [pred_dir, gt_dir] + ([list_file] if list_file else []), "--out")
     preds = read_wider_predictions(pred_dir, gt.keys())
     result = wider_ap(preds, gt)
     summary = _summary(
-        result, settings={"pred_dir": pred_dir, "gt_dir": gt_dir, "list_file": list_file}
+        result, settings={"pred_dir": pred_dir, "gt_dir": gt_dir, "list_file": list_file},
+        missing_predictions=len(missing),
     )
     if out_dir is not None:
         _write_outputs(summary, result, out_dir)
@@ -543,9 +581,14 @@ def evaluate_detector(
     import cv2
     from tqdm import tqdm
 
+    from ..io_utils import refuse_output_over_input
+
     image_list = read_image_list(list_file) if list_file else find_images(images_dir)
     gt = load_wider_ground_truth(gt_dir, image_list)
     pred_dir = os.path.join(out_dir, "predictions")
+    refuse_output_over_input(
+        [pred_dir, os.path.join(out_dir, "wider_eval.json"), os.path.join(out_dir, "wider_pr.png")],
+        [images_dir, gt_dir] + ([list_file] if list_file else []), "--out")
     total_s = 0.0
     for entry in tqdm(image_list, desc="WIDER eval", unit="img"):
         key = _key_from_path(entry)

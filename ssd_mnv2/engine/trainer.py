@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -23,8 +24,9 @@ from ..data.pipeline import EpochBatchSampler, build_dataset, build_train_sample
 from ..io_utils import atomic_write_text
 from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
-from .checkpoint import (latest_checkpoint, load_checkpoint, save_checkpoint,
+from .checkpoint import (latest_checkpoint, load_checkpoint, restore_parameters, save_checkpoint,
                          set_optimizer_state)
+from .run_folder import check_run_folder
 from .schedule import ServerLRScheduler, lr_at
 
 __all__ = ["fit", "parse_ctx", "NonFiniteLossError", "TrainResult"]
@@ -248,11 +250,10 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     out_dir = Path(t.out_dir)
     kv, rank, num_workers = _kvstore(cfg)
     is_main = rank == 0
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(cfg, resume, is_main)  # one run per folder; out_dir appears with the first file
 
     state: Dict[str, Any] = {"epoch": 0, "iteration": 0, "global_step": 0, "best_ap": None,
-                             "history": []}
+                             "history": [], "run_id": uuid.uuid4().hex}  # a resume keeps its run_id
     ck = latest_checkpoint(out_dir) if resume else None
     if resume and ck is None:
         print(f"--resume: no checkpoint in {out_dir}; starting from scratch")
@@ -261,7 +262,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     net = build_ssd(cfg, ctx=ctx)
     if ck is not None:
         loaded = load_checkpoint(ck)
-        net.load_parameters(str(loaded["params"]), ctx=ctx)
+        restore_parameters(net, ck, loaded, cfg, ctx=ctx)
         state.update(loaded["state"])
         print(f"resumed from {ck} (epoch {state['epoch']}, iteration {state['iteration']}, "
               f"step {state['global_step']})")
@@ -480,6 +481,9 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
             result.epochs_done, result.global_step = epoch, state["global_step"]
             if interrupted["flag"] or (max_iters is not None and iters_this_call >= max_iters):
                 result.interrupted = interrupted["flag"]
+                if interrupted["flag"] and is_main:
+                    print(f"saved {out_dir / 'last.json'} at the end of epoch {epoch}; "
+                          "continue with --resume")
                 return result
     finally:
         if old_handler is not None:
