@@ -38,7 +38,7 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("fpn_facecrop", "FPN-lite neck (64 ch) on strides 8/16/32", ["model.neck=fpn"], 4),
     ("fpn", "FPN-lite neck (64 ch) on strides 8/16/32", ["model.neck=fpn"], 3),
     ("unfreeze", "first backbone stage trainable", ["train.freeze_stages=0"], 6),
-    ("context", "SSH-style depthwise context module on the neck", ["model.context=true"], 7),
+    ("context", "SSH-style depthwise context module on the neck", ["model.context=true"], 6),
     ("facecrop_wide", "crops hold a whole face, scale log-U(0.3, 1.0) of the short side",
      ["data.crop_policy=face", "data.crop_scale=[0.3,1.0]"], 3),
 ]
