@@ -20,8 +20,8 @@ import numpy as np
 
 __all__ = ["machine_info", "time_stages", "run_benchmark", "format_table", "BACKENDS", "SIZES"]
 
-BACKENDS = ("mxnet-plain", "mxnet-fused", "mxnet-int8", "onnxruntime", "onnxruntime-int8")
-_ALIASES = {"int8": "mxnet-int8"}  # the name before there were two int8 engines
+from .deploy.backends import BENCH_BACKENDS as BACKENDS, bench_backend
+
 SIZES = ("300x300", "640x480")
 TARGETS_MS = {"300x300": 8.0, "640x480": 25.0}
 
@@ -183,7 +183,7 @@ def run_benchmark(load_mxnet: Callable[..., Any], backends: Sequence[str] = BACK
 
 def _pick_quantized(quantized, onnx: bool) -> Optional[str]:
     """The folder (of ``--quantized``, one or several) holding an int8 model of that engine."""
-    from .quantize_onnx import find_quantized_onnx
+    from .deploy.int8_onnx import find_quantized_onnx
 
     for q in ([quantized] if isinstance(quantized, str) else list(quantized or [])):
         if (find_quantized_onnx(q) is not None) == onnx:
@@ -211,15 +211,16 @@ def _quantize_on_the_fly(backend: str, quantize: Callable[[Any, str, int], Any],
 
 
 def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overrides=()):
-    backend = _ALIASES.get(backend, backend)
-    if backend in ("mxnet-plain", "mxnet-fused"):
-        det = load_mxnet(fused=backend == "mxnet-fused")
-        if backend == "mxnet-fused" and not det.fused:
+    """The detector of benchmark row ``backend`` and its network-only forward."""
+    backend = bench_backend(backend)
+    if backend in ("mxnet-plain", "mxnet"):
+        det = load_mxnet(fused=backend == "mxnet")
+        if backend == "mxnet" and not det.fused:
             raise RuntimeError("the MKLDNN (oneDNN) fusion backend is unavailable in this MXNet build")
         return det, _mx_forward_only(det)
     if backend == "onnxruntime-int8":
-        from .export import OnnxDetector, onnx_available
-        from .quantize_onnx import find_quantized_onnx, quantize_onnx
+        from .deploy.int8_onnx import find_quantized_onnx, quantize_onnx
+        from .deploy.onnx import OnnxDetector, onnx_available
 
         if not onnx_available():
             raise RuntimeError("onnx/onnxruntime not installed")
@@ -236,7 +237,7 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
     if backend == "mxnet-int8":
         import mxnet as mx
 
-        from .export import QuantizedDetector, quantize_detector
+        from .deploy.int8_onednn import QuantizedDetector, quantize_detector
 
         folder = _pick_quantized(quantized, onnx=False)
         tmp = None if folder else _quantize_on_the_fly(
@@ -255,7 +256,7 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
 
         return det, fwd
     if backend == "onnxruntime":
-        from .export import OnnxDetector, export_onnx, onnx_available
+        from .deploy.onnx import OnnxDetector, export_onnx, onnx_available
 
         if not onnx_available():
             raise RuntimeError("onnx/onnxruntime not installed")
@@ -267,7 +268,7 @@ def _make(backend: str, load_mxnet, quantized, calib_images, threads, log, overr
         finally:  # loaded into memory: the temporary export is not needed any more
             shutil.rmtree(tmp, ignore_errors=True)
         return det, det.forward
-    raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    raise AssertionError(f"no benchmark for backend {backend!r}")  # bench_backend() checked the name
 
 
 def format_table(rows: Sequence[Dict[str, Any]], info: Dict[str, Any], model: str) -> str:
@@ -331,11 +332,10 @@ def benchmark_main(args) -> int:
     import json
     import sys
 
-    from .predictor import read_image
+    from .predictor import model_choice, read_image
 
-    from .commands import model_name
-
-    load, model = load_mxnet_factory(args.params, args.config, args.overrides, model_name(args))
+    name = model_choice(getattr(args, "model", None), args.params, args.config)
+    load, model = load_mxnet_factory(args.params, args.config, args.overrides, name)
     image = read_image(args.image) if args.image else None
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]

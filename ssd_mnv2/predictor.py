@@ -44,6 +44,13 @@ def shipped_model_files(name: Optional[str] = None) -> Tuple[Path, Path]:
 DEFAULT_PARAMS, DEFAULT_CONFIG = shipped_model_files()
 
 
+def model_choice(model: Optional[str], params: Optional[str], config: Optional[str]) -> Optional[str]:
+    """``model`` (a shipped model's name, or None); an error if combined with ``params``/``config``."""
+    if model is not None and (params is not None or config is not None):
+        raise ValueError("--model names a shipped model: do not combine it with --params/--config")
+    return model
+
+
 class ImageError(ValueError):
     """An input that is not a usable 8-bit colour image."""
 

@@ -156,7 +156,9 @@ def test_cached_onnx_export_reused_and_keyed_on_weights(tmp_path, images):
 
 def test_auto_backend(tmp_path, det, monkeypatch):
     monkeypatch.setenv("SSD_MNV2_CACHE", str(tmp_path))
-    monkeypatch.setattr(ex, "onnx_available", lambda: False)
+    from ssd_mnv2.deploy import onnx as deploy_onnx
+
+    monkeypatch.setattr(deploy_onnx, "onnx_available", lambda: False)
     assert ex.default_backend() == "mxnet"
     assert ex.make_detector("auto", lambda fused: det) is det
     pytest.importorskip("onnxruntime")

@@ -52,10 +52,9 @@ def display_overrides(args) -> list:
 
 def model_name(args) -> "str | None":
     """``--model``; an error if it is combined with ``--params``/``--config``."""
-    name = getattr(args, "model", None)
-    if name is not None and (args.params is not None or args.config is not None):
-        raise ValueError("--model names a shipped model: do not combine it with --params/--config")
-    return name
+    from ..predictor import model_choice
+
+    return model_choice(getattr(args, "model", None), args.params, args.config)
 
 
 def model_files(args) -> list:
@@ -87,9 +86,12 @@ def load_detector(args, **kwargs):
 
 def add_engine_args(p) -> None:
     """``--backend``, ``--onnx``, ``--quantized``: which engine runs the model."""
-    p.add_argument("--backend", default="auto", choices=["auto", "mxnet", "mxnet-plain", "onnxruntime", "int8"],
-                   help="auto (default: onnxruntime where installed, else mxnet), mxnet (oneDNN-fused), "
-                        "mxnet-plain, onnxruntime (the model is exported once to a cache), int8 (needs --quantized)")
+    from ..deploy.backends import BACKEND_CHOICES
+
+    p.add_argument("--backend", default="auto", choices=list(BACKEND_CHOICES),
+                   help="auto (default: onnxruntime where installed, else mxnet), mxnet (oneDNN-fused; alias "
+                        "mxnet-fused), mxnet-plain, onnxruntime (the model is exported once to a cache), int8 "
+                        "(needs --quantized; mxnet-int8/onnxruntime-int8 also check the folder's engine)")
     p.add_argument("--onnx", default=None, help="ONNX model for --backend onnxruntime "
                    "(default: export the MXNet model once, cached in $SSD_MNV2_CACHE or ~/.cache/ssd_mnv2)")
     p.add_argument("--quantized", default=None,
@@ -106,7 +108,7 @@ def add_backend_args(p) -> None:
 
 
 def backend_detector(args):
-    from ..export import make_detector
+    from ..deploy.backends import make_detector
 
     if args.backend in ("auto", "onnxruntime") and args.onnx:
         return make_detector("onnxruntime", None, onnx=args.onnx, overrides=args.overrides)

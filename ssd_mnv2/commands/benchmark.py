@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..deploy.backends import BACKEND_CHOICES, BENCH_BACKENDS
 from . import add_model_args
 
 
@@ -12,8 +13,8 @@ def add_parser(sub) -> None:
                        description="Without --params (and no shipped model) the weights are random: "
                                    "speed only, labelled as such.")
     add_model_args(p)
-    p.add_argument("--backends", default="mxnet-plain,mxnet-fused,mxnet-int8,onnxruntime,onnxruntime-int8",
-                   help="comma-separated: mxnet-plain, mxnet-fused, mxnet-int8, onnxruntime, onnxruntime-int8")
+    p.add_argument("--backends", default=",".join(BENCH_BACKENDS),
+                   help=f"comma-separated, of: {', '.join(BACKEND_CHOICES)} (int8 here: mxnet-int8)")
     p.add_argument("--sizes", default="300x300,640x480", help="comma-separated WxH")
     p.add_argument("--reps", type=int, default=50, help="timed repetitions per measurement")
     p.add_argument("--warmup", type=int, default=5)

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_files, export_mxnet, export_onnx
+    from ..deploy.mxnet_symbol import export_files, export_mxnet
+    from ..deploy.onnx import export_onnx
     from ..io_utils import refuse_output_over_input
 
     refuse_output_over_input(export_files(args.out, args.name, args.format), model_files(args), "--out/--name")

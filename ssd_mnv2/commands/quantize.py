@@ -33,12 +33,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import json
 
-    from ..export import compare_ap, load_quantized, make_detector, quantize_detector
+    from ..deploy.backends import load_quantized, make_detector
+    from ..deploy.int8_onednn import compare_ap, quantize_detector
 
     det = load_detector(args, fused=args.engine == "mxnet")
     calib = args.calib_images or det.cfg.data.train_images
     if args.engine == "onnxruntime":
-        from ..quantize_onnx import quantize_onnx
+        from ..deploy.int8_onnx import quantize_onnx
 
         mode = args.calib_mode or "minmax"
         if mode != "minmax":

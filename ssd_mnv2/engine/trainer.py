@@ -197,7 +197,7 @@ def _write_logs(out_dir: Path, history: List[Dict[str, Any]]) -> None:
 
 def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str, Any]:
     """Dev AP with the official WIDER protocol (on ``train.eval_max_images`` images if > 0)."""
-    from ..export import OnnxDetector, cached_onnx_export, onnx_available
+    from ..deploy.onnx import OnnxDetector, cached_onnx_export, onnx_available
     from ..predictor import Detector
     from .evaluate import find_images, evaluate_detector, read_image_list
 
@@ -242,7 +242,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     (used to test the guard).
     """
     t = cfg.train
-    from .. import export as _export  # noqa: F401  (imported up front: a long run must not
+    from ..deploy import onnx as _onnx  # noqa: F401  (imported up front: a long run must not
     from .. import predictor as _predictor  # noqa: F401  pick up files edited while it trains)
     from . import evaluate as _evaluate_mod  # noqa: F401
 
