@@ -15,7 +15,7 @@ SAVED=training_state/face_mnv2_fpn_300
 PY=${PYTHON:-python}
 if [ "${1:-}" = "save" ]; then
   $PY - "$RUN" "$SAVED" <<'PY'
-import json, shutil, sys
+import gzip, json, shutil, sys
 from pathlib import Path
 from ssd_mnv2.engine.checkpoint import latest_checkpoint
 run, saved = Path(sys.argv[1]), Path(sys.argv[2])
@@ -25,7 +25,11 @@ if ck is None:
 tmp = saved.with_name(saved.name + ".tmp")
 shutil.rmtree(tmp, ignore_errors=True)
 (tmp / "checkpoints").mkdir(parents=True)
-shutil.copytree(ck, tmp / "checkpoints" / ck.name)
+# the Adam moments are gzipped (28 -> 25 MB) to keep every versioned file under 25 MB
+shutil.copytree(ck, tmp / "checkpoints" / ck.name, ignore=shutil.ignore_patterns("optim.params"))
+if (ck / "optim.params").is_file():
+    with open(ck / "optim.params", "rb") as src, gzip.open(tmp / "checkpoints" / ck.name / "optim.params.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
 (tmp / "last.json").write_text(json.dumps({"dir": f"checkpoints/{ck.name}"}))
 for f in ("log.csv", "log.json", "curves.png", "config.yaml"):
     if (run / f).is_file():
@@ -41,5 +45,8 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
   mkdir -p "$(dirname "$RUN")"
   rm -rf "$RUN"
   cp -r "$SAVED" "$RUN"
+  for gz in "$RUN"/checkpoints/*/optim.params.gz; do
+    [ -f "$gz" ] && gunzip "$gz"
+  done
 fi
 ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@"
