@@ -29,8 +29,7 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
 
     Every kept box counts, also faces that would then be dropped or ignored as too small
     (``data.min_train_face_px``) and ignore regions: the point is to see where faces land."""
-    from .data.pipeline import build_dataset
-    from .data.transforms import TrainAugment
+    from .data.pipeline import build_augment, build_dataset
 
     cfg = _as_config(cfg)
     d = cfg.data
@@ -40,8 +39,8 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             dataset = build_dataset(cfg, "train")
-    aug = TrainAugment(size=cfg.model.image_size, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
-                       photometric=False, flip=d.flip, min_face_px=0.0, crop_policy=d.crop_policy)
+    aug = build_augment(cfg, photometric=False)
+    aug.min_face_px, aug.small_faces = 0.0, "drop"  # keep every face: we look where faces land
     n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
     inputs: List = []
     boxes: List[np.ndarray] = []

@@ -15,7 +15,7 @@ from ..config import Config
 from ..matching import TargetEncoder
 from .transforms import TrainAugment
 
-__all__ = ["build_dataset", "TrainSamples", "EpochBatchSampler", "build_train_samples"]
+__all__ = ["build_dataset", "build_augment", "TrainSamples", "EpochBatchSampler", "build_train_samples"]
 
 
 def build_dataset(cfg: Config, split: str = "train"):
@@ -55,10 +55,11 @@ class TrainSamples:
     def sample(self, epoch: int, i: int) -> Tuple[np.ndarray, np.ndarray]:
         """Augmented ``(image_rgb uint8 (S, S, 3), boxes (M, 5))`` for (epoch, i): ``x1 y1 x2 y2``
         px and the ignore flag (1 = ignore region)."""
-        rng = np.random.default_rng([self.seed, epoch, self.indices[i]])
         idx = self.indices[i]
+        rng = np.random.default_rng([self.seed, epoch, idx])
         img, boxes = self.dataset[idx]
-        faces = np.asarray(boxes, np.float32).reshape(-1, boxes.shape[1] if boxes.ndim == 2 else 4)[:, :4]
+        faces = (np.asarray(boxes, np.float32).reshape(len(boxes), -1)[:, :4] if len(boxes)
+                 else np.zeros((0, 4), np.float32))
         parts = [np.concatenate([faces, np.zeros((len(faces), 1), np.float32)], axis=1)]
         if self.ignore_invalid:
             ign = self.dataset.ignored_boxes(idx).reshape(-1, 4)
@@ -100,13 +101,20 @@ class EpochBatchSampler:
             yield [(self.epoch, int(i)) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
 
 
+def build_augment(cfg: Config, photometric: Optional[bool] = None) -> TrainAugment:
+    """The configured training augmentation (``photometric`` overrides ``data.photometric``)."""
+    d = cfg.data
+    return TrainAugment(size=cfg.model.image_size, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
+                        photometric=d.photometric if photometric is None else photometric, flip=d.flip,
+                        min_face_px=d.min_train_face_px, crop_policy=d.crop_policy,
+                        small_faces=d.small_faces)
+
+
 def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 1) -> TrainSamples:
     """Augment + encode ``dataset`` for training; with several workers each gets a shard by rank."""
     d = cfg.data
     s = cfg.model.image_size
-    augment = TrainAugment(size=s, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
-                           photometric=d.photometric, flip=d.flip, min_face_px=d.min_train_face_px,
-                           crop_policy=d.crop_policy, small_faces=d.small_faces)
+    augment = build_augment(cfg)
     encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.train.iou_thresh, cfg.anchors.variances,
                             cfg.train.ignore_iou)
     indices = list(range(rank, len(dataset), num_workers))
