@@ -1,4 +1,4 @@
-"""Tests for the anchor lab (ssd_mnv2.anchor_lab) and the ``ssd-mnv2 anchors`` command."""
+"""Tests for the anchor lab (ssd_mnv2.lab) and the ``ssd-mnv2 anchors`` command."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssd_mnv2 import anchor_lab as lab
+from ssd_mnv2 import lab
 from ssd_mnv2.anchors import generate_anchors
 from ssd_mnv2.boxes import cxcywh_to_xyxy
 from ssd_mnv2.config import load_config

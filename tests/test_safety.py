@@ -36,7 +36,7 @@ import yaml
 from synthetic import make_image, tiny_config, tiny_config_dict, write_wider
 
 from ssd_mnv2 import cli
-from ssd_mnv2.anchor_lab import make_synthetic_widerface
+from ssd_mnv2.lab.synthetic import make_synthetic_widerface
 from ssd_mnv2.config import dump_config, load_config
 from ssd_mnv2.engine.checkpoint import CheckpointError, latest_checkpoint, save_checkpoint
 from ssd_mnv2.engine.evaluate import evaluate_predictions

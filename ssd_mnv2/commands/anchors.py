@@ -1,6 +1,6 @@
 """``ssd-mnv2 anchors``: anchor summary, face statistics, coverage, k-means proposals, sweeps.
 
-Each sub-command is one call into :mod:`ssd_mnv2.anchor_lab` (see its doc for where faces
+Each sub-command is one call into the :mod:`ssd_mnv2.lab` package (see its doc for where faces
 are measured: by default the training resize, faces x image_size / min(W, H)).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ MEASURE_HELP = ("where faces are measured: 'train' (default: the training resize
 
 def add_parser(sub) -> None:
     p = sub.add_parser("anchors", help="anchor summary, face statistics, coverage, suggest, sweep",
-                       description="Anchor aspect-ratio experiments (see ssd_mnv2/anchor_lab.py).")
+                       description="Anchor aspect-ratio experiments (see ssd_mnv2/lab/).")
     asub = p.add_subparsers(dest="anchors_command", metavar="ACTION")
     asub.required = True
 
@@ -104,7 +104,7 @@ def _parse_wh(spec):
 
 
 def run_summary(args) -> int:
-    from ..anchor_lab import anchor_summary
+    from ..lab.summary import anchor_summary
     from ..config import load_config
 
     cfg = load_config(args.config, args.overrides)
@@ -116,7 +116,7 @@ def run_summary(args) -> int:
 
 def run_scale(args) -> int:
     from ..config import load_config
-    from ..scale_lab import scale_report
+    from ..lab.scale import scale_report
 
     cfgs = {Path(c).stem: load_config(c, args.overrides) for c in args.config}
     rep = scale_report(cfgs, args.out, args.eval_size, args.max_images, args.samples_per_image,
@@ -127,7 +127,9 @@ def run_scale(args) -> int:
 
 
 def run_stats(args) -> int:
-    from ..anchor_lab import collect_faces, format_stats_table, write_stats
+    from ..lab.faces import collect_faces
+    from ..lab.report import format_stats_table
+    from ..lab.stats import write_stats
     from ..config import load_config
 
     cfg = load_config(args.config, args.overrides)
@@ -139,7 +141,9 @@ def run_stats(args) -> int:
 
 
 def run_coverage(args) -> int:
-    from ..anchor_lab import collect_faces, compare_coverage, format_coverage_table, write_coverage
+    from ..lab.coverage import compare_coverage, write_coverage
+    from ..lab.faces import collect_faces
+    from ..lab.report import format_coverage_table
     from ..config import load_config
 
     data_cfg = load_config(args.data_config or args.config[0], args.overrides)
@@ -155,7 +159,7 @@ def run_coverage(args) -> int:
 def run_suggest(args) -> int:
     import json
 
-    from ..anchor_lab import suggest_anchors
+    from ..lab.suggest import suggest_anchors
     from ..config import load_config
 
     from ..config import DEFAULT_CONFIG
@@ -186,7 +190,8 @@ def run_suggest(args) -> int:
 
 
 def run_sweep(args) -> int:
-    from ..anchor_lab import format_sweep_table, run_sweep as sweep
+    from ..lab.report import format_sweep_table
+    from ..lab.sweep import run_sweep as sweep
 
     rows = sweep(args.configs, epochs=args.epochs, max_iters_per_epoch=args.max_iters_per_epoch,
                  width=args.width, out_dir=args.out, batch_size=args.batch_size,

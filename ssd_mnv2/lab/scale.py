@@ -4,7 +4,7 @@ the sizes it must find them at test time?
 :func:`augmented_faces` runs the real training augmentation (the config's crop policy, zoom-out,
 flip and resize; photometric jitter is skipped, it does not move boxes) on the training images
 and measures the faces of the resulting samples in network-input pixels. :func:`scale_table`
-and :func:`plot_face_scales` compare such sets with the evaluation faces (``anchor_lab
+and :func:`plot_face_scales` compare such sets with the evaluation faces (``lab.faces
 .collect_faces(cfg, "val", measure="original")``). Used by ``ssd-mnv2 anchors scale``.
 """
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
-from .anchor_lab import FaceSet, collect_faces, markdown_table, _as_config, _plt, _savefig
-from .config import Config
+from ..config import Config
+from .faces import FaceSet, as_config, collect_faces
+from .plots import plot_face_scales
+from .report import scale_table
 
-__all__ = ["augmented_faces", "scale_row", "scale_table", "plot_face_scales", "scale_report"]
+__all__ = ["augmented_faces", "scale_row", "scale_report"]
 
 _EDGES = (8, 16, 32, 64, 128, 256)
 
@@ -29,9 +31,9 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
 
     Every kept box counts, also faces that would then be dropped or ignored as too small
     (``data.min_train_face_px``) and ignore regions: the point is to see where faces land."""
-    from .data.pipeline import build_augment, build_dataset
+    from ..data.pipeline import build_augment, build_dataset
 
-    cfg = _as_config(cfg)
+    cfg = as_config(cfg)
     d = cfg.data
     if dataset is None:
         import warnings
@@ -73,39 +75,6 @@ def scale_row(name: str, faces: FaceSet) -> Dict[str, Any]:
     return row
 
 
-def scale_table(rows: List[Mapping[str, Any]]) -> str:
-    keys = [k for k in rows[0] if k != "set"]
-
-    def cell(k: str, v: Any) -> str:
-        if v is None:
-            return "-"
-        if "-" in k or k.startswith(">="):
-            return f"{100 * v:.1f} %"
-        return f"{v:.1f}" if isinstance(v, float) else str(v)
-
-    return markdown_table(["set"] + keys, [[r["set"]] + [cell(k, r[k]) for k in keys] for r in rows])
-
-
-def plot_face_scales(sets: Mapping[str, FaceSet], png: Union[str, Path]) -> str:
-    """Histograms (log size axis) of face size, one line per set."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    bins = np.logspace(0, np.log10(1024), 41)
-    for name, fs in sets.items():
-        s = fs.sizes()
-        if len(s):
-            ax.hist(s, bins=bins, weights=np.full(len(s), 1.0 / len(s)), histtype="step",
-                    linewidth=1.6, label=f"{name} ({len(s)})")
-    ax.set_xscale("log")
-    ax.set_xlabel("face size sqrt(w*h), px at the network input")
-    ax.set_ylabel("share of faces per bin (log-spaced bins)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("face scale: training samples vs evaluation")
-    fig.tight_layout()
-    return _savefig(fig, png)
-
-
 def scale_report(configs: Mapping[str, Union[Config, str, Path]], out_dir: Union[str, Path],
                  eval_size: str = "original", max_images: Optional[int] = None,
                  samples_per_image: int = 2, seed: int = 0) -> Dict[str, Any]:
@@ -114,7 +83,7 @@ def scale_report(configs: Mapping[str, Union[Config, str, Path]], out_dir: Union
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(configs)
-    first = _as_config(configs[names[0]])
+    first = as_config(configs[names[0]])
     sets: Dict[str, FaceSet] = {f"evaluation ({eval_size})": collect_faces(first, "val", measure=eval_size)}
     for name in names:
         sets[f"training: {name}"] = augmented_faces(configs[name], max_images, samples_per_image, seed)
