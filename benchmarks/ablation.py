@@ -58,7 +58,7 @@ def row_overrides(i: int) -> List[str]:
 
 def run_row(i: int, args) -> Dict:
     from ssd_mnv2.config import load_config
-    from ssd_mnv2.engine.evaluate import evaluate_detector
+    from ssd_mnv2.evaluation.driver import evaluate_detector
     from ssd_mnv2.engine.trainer import fit
     from ssd_mnv2.deploy.backends import make_detector
     from ssd_mnv2.predictor import Detector

@@ -45,7 +45,7 @@ def pick_images(images_dir: str, n: int) -> list:
     """``event/name.jpg`` of ``n`` images spread evenly over the sorted split (all if n <= 0)."""
     import numpy as np
 
-    from ssd_mnv2.engine.evaluate import find_images
+    from ssd_mnv2.evaluation.image_list import find_images
 
     found = find_images(images_dir)
     if n <= 0 or n >= len(found):
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
     from ssd_mnv2.bench import machine_info
     from ssd_mnv2.commands import backend_detector
-    from ssd_mnv2.engine.evaluate import evaluate_detector
+    from ssd_mnv2.evaluation.driver import evaluate_detector
     from ssd_mnv2.tta import MERGE_METHODS, TTADetector, parse_scales
 
     scales = parse_scales(args.scales)

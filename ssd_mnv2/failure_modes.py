@@ -11,7 +11,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .data.widerface import parse_wider_labels
-from .engine.evaluate import bbox_overlaps_px, read_wider_predictions
+from .evaluation.predictions import read_wider_predictions
+from .evaluation.wider_protocol import bbox_overlaps_px
 
 __all__ = ["recall_by_attribute", "format_recall_tables"]
 

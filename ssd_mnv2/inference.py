@@ -166,7 +166,7 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
     truncated JPEG) is processed and flagged (``"damaged"`` in its JSON record, and
     ``summary.damaged``); the rest goes on. ``out_dir`` must not be an input or hold one.
     """
-    from .engine.evaluate import write_wider_prediction
+    from .evaluation.predictions import write_wider_prediction
     from .io_utils import atomic_write_text, refuse_output_over_input
     from .predictor import ImageError, image_file_problem, read_image
 

@@ -1,4 +1,4 @@
-"""Tests for the WIDER FACE evaluation protocol and VOC AP@0.5 (ssd_mnv2.engine.evaluate)."""
+"""Tests for the WIDER FACE evaluation protocol (ssd_mnv2.evaluation) and VOC AP@0.5."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import pytest
 
-from ssd_mnv2.engine.evaluate import (
-    SUBSETS,
-    WiderGT,
-    evaluate_detector,
-    evaluate_predictions,
-    format_table,
-    load_wider_ground_truth,
-    read_wider_predictions,
-    voc_ap50,
-    wider_ap,
-    write_wider_prediction,
-)
+from ssd_mnv2.evaluation.driver import evaluate_detector, evaluate_predictions
+from ssd_mnv2.evaluation.predictions import read_wider_predictions, write_wider_prediction
+from ssd_mnv2.evaluation.report import format_table
+from ssd_mnv2.evaluation.wider_gt import SUBSETS, WiderGT, load_wider_ground_truth
+from ssd_mnv2.evaluation.wider_protocol import wider_ap
+from voc_reference import voc_ap50
 
 REAL_DEV = Path("/work/shared/data/widerface/dev/images")
 REAL_GT = Path("/work/shared/data/widerface/ground_truth")

@@ -14,13 +14,13 @@ import pytest
 from synthetic import tiny_config, voc_xml, write_voc_faceset
 from ssd_mnv2 import cli
 from ssd_mnv2.data.faceset import FaceSetError, load_coco_faceset, load_voc_faceset
-from ssd_mnv2.engine.coco_metrics import coco_face_ap
-from ssd_mnv2.engine.evaluate import voc_ap50
-from ssd_mnv2.engine.evaluate_faces import (evaluate_faceset_detector, evaluate_faceset_predictions,
-                                            read_faceset_predictions, write_prediction_txt)
-from ssd_mnv2.engine.voc_metrics import best_f1, match_detections, score_voc
+from ssd_mnv2.evaluation.coco_metrics import coco_face_ap
+from ssd_mnv2.evaluation.faceset import evaluate_faceset_detector, evaluate_faceset_predictions
+from ssd_mnv2.evaluation.predictions import read_faceset_predictions, write_prediction_txt
+from ssd_mnv2.evaluation.voc_metrics import best_f1, match_detections, score_voc
 from ssd_mnv2.sizes import resolve_size
 from ssd_mnv2.tta import TTADetector, flip_boxes_xyxy_px, merge_detections, parse_scales
+from voc_reference import voc_ap50
 
 # ----------------------------------------------------------------------------- the hand-computed set
 # Pixel edges (x1 y1 x2 y2); the XML holds them 1-based inclusive: (x1 + 1, y1 + 1, x2, y2).

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ssd_mnv2.engine.evaluate import write_wider_prediction
+from ssd_mnv2.evaluation.predictions import write_wider_prediction
 from ssd_mnv2.failure_modes import format_recall_tables, recall_by_attribute
 
 

@@ -39,7 +39,7 @@ from ssd_mnv2 import cli
 from ssd_mnv2.lab.synthetic import make_synthetic_widerface
 from ssd_mnv2.config import dump_config, load_config
 from ssd_mnv2.engine.checkpoint import CheckpointError, latest_checkpoint, save_checkpoint
-from ssd_mnv2.engine.evaluate import evaluate_predictions
+from ssd_mnv2.evaluation.driver import evaluate_predictions
 from ssd_mnv2.engine.trainer import fit
 from ssd_mnv2.inference import detect_paths
 from ssd_mnv2.model.ssd import build_ssd

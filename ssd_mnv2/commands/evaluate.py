@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.evaluate import evaluate_detector, evaluate_predictions
+    from ..evaluation.driver import evaluate_detector, evaluate_predictions
 
     if args.format != "wider":
         return run_faceset(args)
@@ -72,7 +72,7 @@ def run(args) -> int:
 def run_faceset(args) -> int:
     """``--format voc|coco``: score the model (or ``--pred`` files) on the face set."""
     from ..data.faceset import load_faceset
-    from ..engine.evaluate_faces import evaluate_faceset_detector, evaluate_faceset_predictions
+    from ..evaluation.faceset import evaluate_faceset_detector, evaluate_faceset_predictions
 
     fmt = args.format
     if args.gt is not None:

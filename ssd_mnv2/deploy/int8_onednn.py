@@ -114,7 +114,7 @@ class QuantizedDetector(Detector):
 def compare_ap(fp32: Any, int8: Any, images_dir: str, gt_dir: str, out_dir: Union[str, Path],
                list_file: Optional[str] = None, size: Optional[str] = None) -> Dict[str, Any]:
     """WIDER Easy/Medium/Hard AP of both detectors (``evaluate_detector``) and the int8 change."""
-    from ..engine.evaluate import evaluate_detector
+    from ..evaluation.driver import evaluate_detector
 
     out = Path(out_dir)
     res = {}

@@ -199,7 +199,8 @@ def _evaluate(cfg: Config, net: SSD, ctx, out_dir: Path, epoch: int) -> Dict[str
     """Dev AP with the official WIDER protocol (on ``train.eval_max_images`` images if > 0)."""
     from ..deploy.onnx import OnnxDetector, cached_onnx_export, onnx_available
     from ..predictor import Detector
-    from .evaluate import find_images, evaluate_detector, read_image_list
+    from ..evaluation.driver import evaluate_detector
+    from ..evaluation.image_list import find_images, read_image_list
 
     d = cfg.data
     gt = Path(d.val_gt_dir)
@@ -244,7 +245,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     t = cfg.train
     from ..deploy import onnx as _onnx  # noqa: F401  (imported up front: a long run must not
     from .. import predictor as _predictor  # noqa: F401  pick up files edited while it trains)
-    from . import evaluate as _evaluate_mod  # noqa: F401
+    from ..evaluation import driver as _evaluate_mod  # noqa: F401
 
     ctx = list(ctx) if ctx else parse_ctx(t.ctx)
     out_dir = Path(t.out_dir)

@@ -6,7 +6,7 @@ least ``iou_thresh``: a face marked ``ignore`` (VOC ``difficult``, COCO ``iscrow
 detection ignored (neither true nor false positive, every time); otherwise the face is recalled
 by the first detection that hits it and every later hit is a false positive (a duplicate).
 Below ``iou_thresh`` the detection is a false positive. AP is the all-point (VOC 2010+) area under
-the precision envelope (:func:`ssd_mnv2.engine.evaluate.voc_ap`).
+the precision envelope (:func:`voc_ap`, also the WIDER protocol's).
 
 Boxes are ``x1 y1 x2 y2`` pixel edges (``boxes_xyxy_px``), IoU without the devkit's ``+1``:
 for ground truth read by :mod:`ssd_mnv2.data.faceset` (VOC ``xmin - 1 .. xmax``) that gives the
@@ -20,9 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .evaluate import voc_ap
-
-__all__ = ["FaceMatches", "SIZE_BINS_PX", "iou_xyxy", "match_detections", "precision_recall",
+__all__ = ["voc_ap", "FaceMatches", "SIZE_BINS_PX", "iou_xyxy", "match_detections", "precision_recall",
            "best_f1", "recall_by_size", "score_voc"]
 
 Detections = Tuple[np.ndarray, np.ndarray]  # (boxes_xyxy_px (N, 4), scores (N,))
@@ -30,6 +28,16 @@ GroundTruth = Tuple[np.ndarray, np.ndarray]  # (boxes_xyxy_px (M, 4), ignore (M,
 
 # face size = sqrt(w * h) of the ground-truth box in original-image pixels
 SIZE_BINS_PX: Tuple[float, ...] = (0.0, 16.0, 32.0, 64.0, 128.0, math.inf)
+
+
+def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """All-point VOC AP (precision envelope) of a curve given as (T,) recall, precision."""
+    mrec = np.concatenate(([0.0], recall, [1.0]))
+    mpre = np.concatenate(([0.0], np.nan_to_num(precision), [0.0]))
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    i = np.nonzero(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
 
 
 @dataclass
