@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from synthetic import voc_xml, write_voc_devkit, write_wider_from_labels
 from ssd_mnv2.data.preview import save_preview_grid
 from ssd_mnv2.data.transforms import (TrainAugment, ValTransform, hflip, photometric_distort,
                                       random_flip, random_square_crop, random_zoom_out,
@@ -21,23 +22,6 @@ if not os.path.isdir(REAL_WIDER):
 # ------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------
-def _face_image(w, h, boxes_xyxy, seed=0):
-    """Background noise + one filled ellipse ("face") per box."""
-    rng = np.random.default_rng(seed)
-    img = rng.integers(40, 120, size=(h, w, 3), dtype=np.uint8)
-    for x1, y1, x2, y2 in boxes_xyxy:
-        c = (int((x1 + x2) / 2), int((y1 + y2) / 2))
-        ax = (max(1, int((x2 - x1) / 2)), max(1, int((y2 - y1) / 2)))
-        cv2.ellipse(img, c, ax, 0, 0, 360, (200, 170, 150), -1)
-        cv2.rectangle(img, (int(x1), int(y1)), (int(x2) - 1, int(y2) - 1), (0, 0, 255), 1)
-    return img
-
-
-def _write_jpg(path, img):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    assert cv2.imwrite(str(path), img)
-
-
 GOOD_LABELS = """\
 ev/a.jpg
 2
@@ -54,15 +38,7 @@ ev/c.jpg
 
 def _make_wider(tmp_path, labels=GOOD_LABELS, sizes=None, skip_images=()):
     sizes = sizes or {"ev/a.jpg": (96, 64), "ev/b.jpg": (80, 60), "ev/c.jpg": (64, 48)}
-    img_dir = tmp_path / "images"
-    for rel, (w, h) in sizes.items():
-        if rel in skip_images:
-            continue
-        _write_jpg(img_dir / rel, _face_image(w, h, []))
-    img_dir.mkdir(exist_ok=True)
-    label = tmp_path / "gt.txt"
-    label.write_text(labels)
-    return str(img_dir), str(label)
+    return write_wider_from_labels(tmp_path, labels, sizes, skip_images)
 
 
 # ------------------------------------------------------------------------------------------
@@ -208,37 +184,8 @@ def test_wider_unreadable_image_raises_naming_path(tmp_path):
 # ------------------------------------------------------------------------------------------
 # VOC
 # ------------------------------------------------------------------------------------------
-def _voc_xml(w, h, objects):
-    objs = ""
-    for name, (x1, y1, x2, y2), diff in objects:
-        objs += (f"<object><name>{name}</name><difficult>{diff}</difficult><bndbox>"
-                 f"<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
-                 f"</bndbox></object>")
-    return (f"<annotation><filename>x.jpg</filename><size><width>{w}</width><height>{h}</height>"
-            f"<depth>3</depth></size>{objs}</annotation>")
-
-
-def _make_voc(tmp_path, extra_bad=None):
-    root = tmp_path / "voc"
-    (root / "Annotations").mkdir(parents=True)
-    (root / "ImageSets" / "Main").mkdir(parents=True)
-    ann = {
-        "img1": _voc_xml(80, 60, [("face", (11, 11, 30, 40), 0), ("face", (41, 5, 60, 20), 1),
-                                  ("person", (1, 1, 80, 60), 0)]),
-        "img2": _voc_xml(64, 64, []),
-    }
-    if extra_bad:
-        ann["img3"] = extra_bad
-    for k, xml in ann.items():
-        (root / "Annotations" / f"{k}.xml").write_text(xml)
-        w, h = (80, 60) if k == "img1" else (64, 64)
-        _write_jpg(root / "JPEGImages" / f"{k}.jpg", _face_image(w, h, []))
-    (root / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(ann) + "\n")
-    return root
-
-
 def test_parse_voc_xml_with_difficult(tmp_path):
-    root = _make_voc(tmp_path)
+    root = write_voc_devkit(tmp_path)
     boxes, diff, w, h = parse_voc_xml(root / "Annotations" / "img1.xml")
     assert (w, h) == (80, 60)
     np.testing.assert_array_equal(boxes, [[10, 10, 30, 40], [40, 4, 60, 20]])
@@ -251,9 +198,9 @@ def test_parse_voc_xml_with_difficult(tmp_path):
 
 @pytest.mark.parametrize("xml, what", [
     ("<annotation><object><name>face</name></object></annotation>", "missing <size>"),
-    (_voc_xml(80, 60, [("face", (10, 10, 10, 40), 0)]), "xmax<=xmin"),
-    (_voc_xml(80, 60, [("face", (10, "ten", 20, 40), 0)]), "not a number"),
-    (_voc_xml(80, 60, [("face", (10, 10, 20, 90), 0)]), "outside"),
+    (voc_xml(80, 60, [("face", (10, 10, 10, 40), 0)]), "xmax<=xmin"),
+    (voc_xml(80, 60, [("face", (10, "ten", 20, 40), 0)]), "not a number"),
+    (voc_xml(80, 60, [("face", (10, 10, 20, 90), 0)]), "outside"),
     ("<annotation><size><width>80</width></size></annotation>", "missing <height>"),
     ("<annotation><size>", "XML error"),
 ])
@@ -266,7 +213,7 @@ def test_parse_voc_xml_errors_name_the_file(tmp_path, xml, what):
 
 
 def test_voc_dataset_difficult_and_skip_bad(tmp_path):
-    root = _make_voc(tmp_path)
+    root = write_voc_devkit(tmp_path)
     ds = VOCFaceDataset(root)
     assert len(ds) == 2
     img, boxes = ds[0]
@@ -276,7 +223,7 @@ def test_voc_dataset_difficult_and_skip_bad(tmp_path):
     assert ds[1][1].shape == (0, 4)
     assert len(VOCFaceDataset(root, keep_difficult=True)[0][1]) == 2
 
-    bad_root = _make_voc(tmp_path / "b", extra_bad=_voc_xml(64, 64, [("face", (5, 5, 2, 9), 0)]))
+    bad_root = write_voc_devkit(tmp_path / "b", extra_bad=voc_xml(64, 64, [("face", (5, 5, 2, 9), 0)]))
     with pytest.raises(VOCError, match="img3.xml"):
         VOCFaceDataset(bad_root)
     with pytest.warns(UserWarning, match="img3.xml"):

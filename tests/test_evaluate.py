@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Sequence
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from ssd_mnv2.evaluation.predictions import read_wider_predictions, write_wider_
 from ssd_mnv2.evaluation.report import format_table
 from ssd_mnv2.evaluation.wider_gt import SUBSETS, WiderGT, load_wider_ground_truth
 from ssd_mnv2.evaluation.wider_protocol import wider_ap
+from synthetic import write_blank_images, write_wider_mats
 from voc_reference import voc_ap50
 
 REAL_DEV = Path("/work/shared/data/widerface/dev/images")
@@ -141,34 +142,6 @@ def test_missing_event_folder_or_file_is_named(tmp_path):
 
 
 # ----------------------------------------------------------------------------- .mat reading
-def _cell(items: List) -> np.ndarray:
-    c = np.empty((len(items), 1), dtype=object)
-    for i, it in enumerate(items):
-        c[i, 0] = it
-    return c
-
-
-def _write_official_mats(gt_dir: Path, data: Dict[str, Dict[str, Tuple]]) -> None:
-    """data: event -> name -> (boxes_xywh int (N,4), {subset: 1-based indices})."""
-    from scipy.io import savemat
-
-    events = sorted(data)
-    event_list = _cell([np.array([e]) for e in events])
-    file_list = _cell([_cell([np.array([n]) for n in data[e]]) for e in events])
-    boxes = _cell([_cell([np.asarray(v[0], np.int32).reshape(-1, 4) for v in data[e].values()])
-                   for e in events])
-    gt_dir.mkdir(parents=True, exist_ok=True)
-    base = {"event_list": event_list, "file_list": file_list, "face_bbx_list": boxes}
-    savemat(str(gt_dir / "wider_face_val.mat"), base)
-    for s in SUBSETS:
-        gl = _cell([
-            _cell([np.asarray(v[1][s], np.float64).reshape(-1, 1) if len(v[1][s])
-                   else np.zeros((0, 1), np.uint8) for v in data[e].values()])
-            for e in events
-        ])
-        savemat(str(gt_dir / f"wider_{s}_val.mat"), dict(base, gt_list=gl))
-
-
 TINY = {
     "0--Parade": {
         "0_Parade_a": ([[10, 10, 40, 50], [100, 20, 30, 30], [200, 200, 20, 25]],
@@ -183,7 +156,7 @@ TINY = {
 
 
 def test_load_official_mat_structure(tmp_path):
-    _write_official_mats(tmp_path / "gt", TINY)
+    write_wider_mats(tmp_path / "gt", TINY)
     gt = load_wider_ground_truth(str(tmp_path / "gt"))
     assert sorted(gt) == ["0--Parade/0_Parade_a", "0--Parade/0_Parade_b",
                           "1--Handshaking/1_Handshaking_c"]
@@ -206,14 +179,10 @@ def test_load_official_mat_structure(tmp_path):
 
 
 def test_evaluate_detector_and_predictions_end_to_end(tmp_path):
-    import cv2
-
-    _write_official_mats(tmp_path / "gt", TINY)
+    write_wider_mats(tmp_path / "gt", TINY)
     gt = load_wider_ground_truth(str(tmp_path / "gt"))
     images = tmp_path / "images"
-    for key in gt:
-        (images / key.split("/")[0]).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(images / f"{key}.jpg"), np.zeros((300, 320, 3), np.uint8))
+    write_blank_images(images, gt, (320, 300))
 
     class GTDetector:
         """Returns the ground truth of the image with the matching content index."""

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic import tiny_config, voc_xml, write_voc_faceset
+from synthetic import tiny_config, voc_xml, write_blob_voc_set, write_voc_faceset
 from ssd_mnv2 import cli
 from ssd_mnv2.data.faceset import FaceSetError, load_coco_faceset, load_voc_faceset
 from ssd_mnv2.evaluation.coco_metrics import coco_face_ap
@@ -294,23 +294,8 @@ class BlobDetector:
         return {"name": "blobs"}
 
 
-def _blob_set(tmp_path):
-    images, anns = tmp_path / "images", tmp_path / "annotations"
-    images.mkdir()
-    anns.mkdir()
-    faces = {"p1": [(10, 10, 50, 60), (100, 20, 140, 70)], "p2": [(30, 40, 90, 110)]}
-    for key, boxes in faces.items():
-        img = np.zeros((120, 160, 3), np.uint8)
-        for x1, y1, x2, y2 in boxes:
-            img[y1:y2, x1:x2] = 255
-        cv2.imwrite(str(images / f"{key}.png"), img)
-        (anns / f"{key}.xml").write_text(voc_xml(160, 120, [("face", (x1 + 1, y1 + 1, x2, y2), 0)
-                                                             for x1, y1, x2, y2 in boxes]))
-    return images, anns
-
-
 def test_evaluate_detector_with_tta_on_a_voc_set(tmp_path):
-    images, anns = _blob_set(tmp_path)
+    images, anns = write_blob_voc_set(tmp_path)
     faces = load_voc_faceset(str(images), str(anns))
     det = BlobDetector()
     s = evaluate_faceset_detector(det, faces, str(tmp_path / "out"), verbose=False)
@@ -384,7 +369,7 @@ def test_tta_sizes_flip_and_a_real_backend(tmp_path):
 def test_detect_cli_with_tta(tmp_path, monkeypatch):
     from ssd_mnv2.commands import detect
 
-    images, _ = _blob_set(tmp_path)
+    images, _ = write_blob_voc_set(tmp_path)
     monkeypatch.setattr(detect, "backend_detector", lambda args: BlobDetector())
     out = tmp_path / "out"
     rc = cli.main(["detect", str(images), "--out", str(out), "--no-images", "--tta-scales",

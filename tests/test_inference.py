@@ -8,7 +8,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from synthetic import make_image, tiny_config
+from synthetic import make_image, tiny_config, write_photos
 from ssd_mnv2.inference import VideoSourceError, collect_images, detect_paths, run_video
 from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.predictor import Detector
@@ -24,12 +24,7 @@ def detector():
 
 
 def _folder(tmp_path, n=3, corrupt=True):
-    d = tmp_path / "imgs"
-    (d / "sub").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        img, _ = make_image(rng, (160, 120), 2)
-        cv2.imwrite(str(d / ("sub" if i == 0 else "") / f"img_{i}.jpg"), img)
+    d = write_photos(tmp_path / "imgs", n, seed=0, first_in_sub=True)
     if corrupt:
         (d / "broken.jpg").write_bytes(b"not a jpeg at all")
     (d / "notes.txt").write_text("ignored")

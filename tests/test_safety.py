@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 import yaml
 
-from synthetic import make_image, tiny_config, tiny_config_dict, write_wider
+from synthetic import tiny_config, tiny_config_dict, write_photos, write_wider
 
 from ssd_mnv2 import cli
 from ssd_mnv2.lab.synthetic import make_synthetic_widerface
@@ -64,12 +64,7 @@ def detector():
 
 @pytest.fixture()
 def photos(tmp_path):
-    d = tmp_path / "photos"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        cv2.imwrite(str(d / f"img_{i}.jpg"), make_image(rng, (160, 120), 2)[0])
-    return d
+    return write_photos(tmp_path / "photos", 2, seed=0)
 
 
 @pytest.fixture()
