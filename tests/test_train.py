@@ -15,7 +15,7 @@ from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
 from ssd_mnv2.engine.schedule import lr_at
 from ssd_mnv2.engine.trainer import NonFiniteLossError, fit, parse_ctx
 from ssd_mnv2.model.ssd import build_ssd
-from ssd_mnv2.predictor import load_params
+from ssd_mnv2.model.weights import load_params
 from synthetic import tiny_config, write_wider
 
 

@@ -27,6 +27,7 @@ import mxnet as mx
 
 from ..config import Config, config_to_dict, dump_config, load_config
 from ..io_utils import atomic_write_text, umask_mode
+from ..model.weights import load_params, mxnet_error_reason
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
            "set_optimizer_state", "restore_parameters", "CheckpointError"]
@@ -209,8 +210,6 @@ def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Option
 
 def load_checkpoint(ck_dir: str | Path) -> Dict[str, Any]:
     """Read a checkpoint folder: ``{"params": path, "optim": dict, "state": dict, "config": Config}``."""
-    from ..predictor import mxnet_error_reason
-
     ck_dir = Path(ck_dir)
     try:
         state = json.loads((ck_dir / "state.json").read_text())
@@ -241,8 +240,6 @@ def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str
     """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
     a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
     with both shapes and the model/anchor settings that differ from the checkpoint's config."""
-    from ..predictor import load_params
-
     try:
         load_params(net, loaded["params"], ctx=ctx)
     except ValueError as e:
