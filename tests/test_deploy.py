@@ -24,12 +24,18 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path, modules: Set[str]) -> Set[str]:
-    """Every ``ssd_mnv2`` module ``path`` imports (top level or inside functions)."""
+def _imports(path: Path, modules: Set[str], module_level: bool = False) -> Set[str]:
+    """Every ``ssd_mnv2`` module ``path`` imports (top level or inside functions; with
+    ``module_level`` only the imports that run when the module is imported)."""
     name = _module_name(path)
     base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found: Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    if module_level:
+        tree = ast.Module(body=[n for n in tree.body
+                                if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))],
+                          type_ignores=[])
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -72,6 +78,19 @@ def test_library_has_no_import_cycle_and_does_not_import_the_cli():
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_engine_loads_weights_from_the_model_layer_not_the_inference_layer():
+    """Training imports the inference layer (predictor, deploy) only lazily, for evaluation."""
+    files = {_module_name(p): p for p in PKG.rglob("*.py")}
+    for m, p in files.items():
+        if m.startswith("ssd_mnv2.engine") or m == "ssd_mnv2.dist":
+            bad = sorted(d for d in _imports(p, set(files), module_level=True)
+                         if d.startswith(("ssd_mnv2.predictor", "ssd_mnv2.deploy", "ssd_mnv2.inference")))
+            assert bad == [], f"{m} imports {bad} at module level"
+    trainer_deps = _imports(PKG / "engine" / "trainer.py", set(files)) | _imports(
+        PKG / "engine" / "checkpoint.py", set(files))
+    assert "ssd_mnv2.model.weights" in trainer_deps and "ssd_mnv2.predictor" not in trainer_deps
 
 
 def test_one_backend_vocabulary_for_cli_bench_and_make_detector():
