@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     from ssd_mnv2.engine.checkpoint import latest_checkpoint
     from ssd_mnv2.io_utils import atomic_path
     from ssd_mnv2.model.ssd import build_ssd
-    from ssd_mnv2.predictor import load_params
+    from ssd_mnv2.model.weights import load_params
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("run_dir")

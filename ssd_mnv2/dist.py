@@ -99,16 +99,16 @@ def check_dist_env(kvstore: str) -> None:
             "--kvstore dist_sync (or set train.kvstore: dist_sync in the config).")
 
 
-def worker_command(command: Sequence[str]) -> List[str]:
-    """``train ...`` (an ssd-mnv2 subcommand) -> ``python -m ssd_mnv2.cli train ...``; else as is."""
-    from .cli import COMMANDS
-
+def worker_command(command: Sequence[str], subcommands: Sequence[str] = ()) -> List[str]:
+    """``train ...`` (one of ``subcommands``, the ssd-mnv2 subcommands) -> ``python -m
+    ssd_mnv2.cli train ...``; anything else as is. The CLI passes its list of subcommands (the
+    library does not import the CLI)."""
     command = list(command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         raise ValueError("launch: no worker command given (usage: ssd-mnv2 launch -n 2 -s 1 -- train ...)")
-    if command[0] in COMMANDS:
+    if command[0] in subcommands:
         if command[0] == "launch":
             raise ValueError("launch: the worker command cannot be `launch` itself")
         return [sys.executable, "-m", "ssd_mnv2.cli"] + command
@@ -214,10 +214,11 @@ class _Job:
 def launch(command: Sequence[str], num_workers: int, num_servers: int = 1,
            port: Optional[int] = None, host: str = "127.0.0.1", grace: float = 10.0,
            env: Optional[Dict[str, str]] = None, out: Optional[TextIO] = None,
-           timeout: Optional[float] = None) -> int:
+           timeout: Optional[float] = None, subcommands: Sequence[str] = ()) -> int:
     """Run a parameter-server job on this machine; returns 0 or a non-zero exit code.
 
-    ``command`` is the worker command (``["train", "--config", ...]`` or any program).
+    ``command`` is the worker command (``["train", "--config", ...]`` when ``train`` is in
+    ``subcommands``, the ssd-mnv2 subcommands, or any program).
     ``grace``: seconds between SIGTERM and SIGKILL when stopping, and how long the scheduler and
     servers may take to exit after the workers finished. ``timeout``: stop the whole job (exit
     code 124) after that many seconds (None = no limit).
@@ -226,7 +227,7 @@ def launch(command: Sequence[str], num_workers: int, num_servers: int = 1,
         raise ValueError(f"launch: -n/--num-workers must be >= 1, got {num_workers}")
     if num_servers < 1:
         raise ValueError(f"launch: -s/--num-servers must be >= 1, got {num_servers}")
-    cmd = worker_command(command)
+    cmd = worker_command(command, subcommands)
     if port is None:
         port = free_port(host)
     elif not port_is_free(port, host):

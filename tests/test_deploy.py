@@ -24,25 +24,32 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _import_froms(path: Path):
-    """``(absolute module, ImportFrom node)`` of every ``from X import ...`` in ``path`` (any depth)."""
+def _import_froms(path: Path, tree=None):
+    """``(absolute module, ImportFrom node)`` of every ``from X import ...`` in ``path`` (any depth;
+    ``tree``: the parsed file or a part of it)."""
     name = _module_name(path)
     base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree if tree is not None else ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             mod = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else [])) \
                 if node.level else node.module
             yield mod, node
 
 
-def _imports(path: Path, modules: Set[str]) -> Set[str]:
-    """Every ``ssd_mnv2`` module ``path`` imports (top level or inside functions)."""
+def _imports(path: Path, modules: Set[str], module_level: bool = False) -> Set[str]:
+    """Every ``ssd_mnv2`` module ``path`` imports (top level or inside functions; with
+    ``module_level`` only the imports that run when the module is imported)."""
     name = _module_name(path)
     found: Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    if module_level:
+        tree = ast.Module(body=[n for n in tree.body
+                                if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))],
+                          type_ignores=[])
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
-    for mod, node in _import_froms(path):
+    for mod, node in _import_froms(path, tree):
         found.add(mod)
         found.update(f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in modules)
     return {m for m in found if m.split(".")[0] == "ssd_mnv2" and m != name}
@@ -60,9 +67,12 @@ def test_library_has_no_import_cycle_and_does_not_import_the_cli():
     graph = _library_graph()
     assert "ssd_mnv2.deploy.backends" in graph and "ssd_mnv2.export" in graph
     assert "ssd_mnv2.lab.sweep" in graph and "ssd_mnv2.evaluation.driver" in graph
-    assert "ssd_mnv2.evaluation.driver" in graph["ssd_mnv2.engine.trainer"]  # function-level import
-    command_users = sorted(m for m, deps in graph.items() if any(d.startswith("ssd_mnv2.commands") for d in deps))
-    assert command_users == []
+    assert "ssd_mnv2.dist" in graph and "ssd_mnv2.engine.trainer" in graph
+    assert "ssd_mnv2.evaluation.driver" in graph["ssd_mnv2.engine.hooks"]  # function-level import
+    cli_users = sorted(m for m, deps in graph.items()
+                       if any(d == "ssd_mnv2.cli" or d.startswith(("ssd_mnv2.cli.", "ssd_mnv2.commands"))
+                              for d in deps))
+    assert cli_users == []  # the library never depends on the command line
     state: Dict[str, int] = {}
     path: List[str] = []
 
@@ -100,6 +110,20 @@ def test_no_module_imports_another_modules_private_names():
                 bad += [f"{name}:{node.lineno} imports {mod}.{a.name}" for a in node.names
                         if a.name.startswith("_") and not a.name.startswith("__")]
     assert bad == []
+
+
+def test_engine_loads_weights_from_the_model_layer_not_the_inference_layer():
+    """Training imports the inference layer (predictor, deploy) only lazily, for evaluation."""
+    files = {_module_name(p): p for p in PKG.rglob("*.py")}
+    for m, p in files.items():
+        if m.startswith("ssd_mnv2.engine") or m == "ssd_mnv2.dist":
+            bad = sorted(d for d in _imports(p, set(files), module_level=True)
+                         if d.startswith(("ssd_mnv2.predictor", "ssd_mnv2.deploy", "ssd_mnv2.inference")))
+            assert bad == [], f"{m} imports {bad} at module level"
+    trainer_deps = _imports(PKG / "engine" / "trainer.py", set(files)) | _imports(
+        PKG / "engine" / "checkpoint.py", set(files))
+    assert "ssd_mnv2.model.weights" in trainer_deps and "ssd_mnv2.predictor" not in trainer_deps
+
 
 def test_one_backend_vocabulary_for_cli_bench_and_make_detector():
     from ssd_mnv2 import bench, cli

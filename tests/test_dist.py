@@ -231,9 +231,14 @@ def test_dmlc_env_and_ports():
         dmlc_env("boss", 1, 1, 1)
     port = free_port()
     assert port_is_free(port)
-    assert worker_command(["--", "train", "--config", "c.yaml"])[1:] == ["-m", "ssd_mnv2.cli", "train",
-                                                                        "--config", "c.yaml"]
-    assert worker_command(["python", "x.py"]) == ["python", "x.py"]
+    from ssd_mnv2.cli import COMMANDS
+
+    assert worker_command(["--", "train", "--config", "c.yaml"], COMMANDS)[1:] == [
+        "-m", "ssd_mnv2.cli", "train", "--config", "c.yaml"]
+    assert worker_command(["python", "x.py"], COMMANDS) == ["python", "x.py"]
+    assert worker_command(["train", "x"]) == ["train", "x"]  # without the CLI's list: a program
+    with pytest.raises(ValueError, match="cannot be `launch`"):
+        worker_command(["launch", "-n", "2"], COMMANDS)
     with pytest.raises(ValueError, match="no worker command"):
         worker_command([])
 

@@ -140,6 +140,7 @@ def test_killed_worker_fails_the_job_fast_and_resume_continues(tmp_path):
 # SIGKILLs the trainer at a random moment (half of the time just after a "SAVE").
 FORK_SERVER = r'''
 import os, sys
+import ssd_mnv2.engine.hooks as hooks
 import ssd_mnv2.engine.trainer as tr
 from ssd_mnv2.config import load_config
 
@@ -148,11 +149,11 @@ for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         sys.stdin.close()
-        save = tr.save_checkpoint
+        save = hooks.save_checkpoint
         def loud_save(*a, **k):
             os.write(1, b"SAVE\n")
             return save(*a, **k)
-        tr.save_checkpoint = loud_save
+        hooks.save_checkpoint = loud_save
         try:
             while True:
                 tr.fit(cfg, resume=True, max_iters=1, progress=False)

@@ -13,9 +13,10 @@ import pytest
 
 from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
 from ssd_mnv2.engine.schedule import lr_at
+from ssd_mnv2.engine.hooks import Hook
 from ssd_mnv2.engine.trainer import NonFiniteLossError, fit, parse_ctx
 from ssd_mnv2.model.ssd import build_ssd
-from ssd_mnv2.predictor import load_params
+from ssd_mnv2.model.weights import load_params
 from synthetic import tiny_config, write_wider
 
 
@@ -72,12 +73,24 @@ def test_epoch_logs_and_curves(data, tmp_path):
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
+class PoisonLoss(Hook):
+    """Fault injection: a NaN loss at global step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_loss(self, run, losses):
+        if run.state["global_step"] == self.step:
+            return [l * float("nan") for l in losses]
+        return None
+
+
 def test_nan_guard_fires_and_keeps_last_good_checkpoint(data, tmp_path):
     cfg = tiny_config(data, tmp_path / "run")
     fit(cfg, max_iters=2, progress=False)
     before = _params(tmp_path / "run")
     with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
-        fit(cfg, resume=True, poison_nan_at=3, progress=False)
+        fit(cfg, resume=True, hooks=[PoisonLoss(3)], progress=False)
     after = _params(tmp_path / "run")
     st = load_checkpoint(latest_checkpoint(tmp_path / "run"))["state"]
     assert st["global_step"] == 2

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..cli import COMMANDS
     from ..dist import launch
 
     return launch(args.worker_command, args.num_workers, args.num_servers, port=args.port,
-                  grace=args.grace, timeout=args.timeout)
+                  grace=args.grace, timeout=args.timeout, subcommands=COMMANDS)

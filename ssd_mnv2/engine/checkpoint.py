@@ -18,22 +18,39 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import mxnet as mx
+import numpy as np
 
 from ..config import Config, config_to_dict, dump_config, load_config
 from ..io_utils import atomic_write_text, umask_mode
+from ..model.weights import load_params, mxnet_error_reason
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_state",
-           "set_optimizer_state", "restore_parameters", "CheckpointError"]
+           "set_optimizer_state", "restore_parameters", "CheckpointError", "rng_state", "restore_rng"]
 
 
 class CheckpointError(RuntimeError):
     pass
+
+
+def rng_state() -> Dict[str, Any]:
+    """NumPy's and Python's RNG state as JSON-able lists (``state.json``'s ``rng``)."""
+    ns = np.random.get_state()
+    return {"numpy": [ns[0], ns[1].tolist(), int(ns[2]), int(ns[3]), float(ns[4])],
+            "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+
+
+def restore_rng(rng: Dict[str, Any]) -> None:
+    """Set NumPy's and Python's RNG back to a :func:`rng_state`."""
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in rng["python"]))
 
 
 def _structural_names(trainer: mx.gluon.Trainer, net: Optional[mx.gluon.Block]) -> List[str]:
@@ -209,8 +226,6 @@ def latest_checkpoint(out_dir: str | Path, pointer: str = "last.json") -> Option
 
 def load_checkpoint(ck_dir: str | Path) -> Dict[str, Any]:
     """Read a checkpoint folder: ``{"params": path, "optim": dict, "state": dict, "config": Config}``."""
-    from ..predictor import mxnet_error_reason
-
     ck_dir = Path(ck_dir)
     try:
         state = json.loads((ck_dir / "state.json").read_text())
@@ -241,8 +256,6 @@ def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str
     """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
     a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
     with both shapes and the model/anchor settings that differ from the checkpoint's config."""
-    from ..predictor import load_params
-
     try:
         load_params(net, loaded["params"], ctx=ctx)
     except ValueError as e:
