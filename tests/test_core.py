@@ -120,7 +120,7 @@ def test_matching_gives_every_face_an_anchor():
     ious = iou_matrix(cxcywh_to_xyxy(anchors[pos]), faces)
     assert set(ious.argmax(axis=1)) == set(range(len(faces)))
     # positive box targets decode back to their face
-    dec = decode(box_t[pos], anchors[pos])
+    dec = BoxCoder().decode(box_t[pos], anchors[pos])
     assert np.all(iou_matrix(dec, faces).max(axis=1) > 0.999)
     # empty image: all background
     c0, b0 = enc(np.zeros((0, 4), np.float32))
