@@ -57,7 +57,7 @@ def pick_images(images_dir: str, n: int) -> list:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before mxnet / onnxruntime sessions
-    import cv2
+    from ssd_mnv2.imageio import read_image
 
     from ssd_mnv2.bench import machine_info
     from ssd_mnv2.commands import backend_detector
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     list_file = out / "images.txt"
     list_file.write_text("\n".join(chosen) + "\n")
-    warm = cv2.imread(os.path.join(images_dir, chosen[0]), cv2.IMREAD_COLOR)
+    warm = read_image(os.path.join(images_dir, chosen[0]))
 
     rows = [("no TTA", None, base)]
     for m in merges:

@@ -332,7 +332,8 @@ def benchmark_main(args) -> int:
     import json
     import sys
 
-    from .predictor import model_choice, read_image
+    from .imageio import read_image
+    from .predictor import model_choice
 
     name = model_choice(getattr(args, "model", None), args.params, args.config)
     load, model = load_mxnet_factory(args.params, args.config, args.overrides, name)

@@ -168,7 +168,7 @@ def detect_paths(detector: Any, inputs: Sequence[Union[str, Path]], out_dir: Uni
     """
     from .evaluation.predictions import write_wider_prediction
     from .io_utils import atomic_write_text, refuse_output_over_input
-    from .predictor import ImageError, image_file_problem, read_image
+    from .imageio import ImageError, image_file_problem, read_image
 
     if threshold is None:
         threshold = detector.cfg.eval.display_threshold

@@ -12,7 +12,7 @@ Matching (numpy, runs in DataLoader workers):
 * everything else is background (label 0).
 
 Labels: ``-1`` ignore, ``0`` background, ``1 + class index`` face. Offsets are centre-size
-coded with variances (:func:`ssd_mnv2.boxes.encode`), zero where not positive.
+coded with variances (:class:`ssd_mnv2.boxes.BoxCoder`), zero where not positive.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .boxes import cxcywh_to_xyxy, encode, iou_matrix
+from .boxes import DEFAULT_VARIANCES, BoxCoder, cxcywh_to_xyxy, iou_matrix
 
 __all__ = ["TargetEncoder", "IGNORE"]
 
@@ -31,12 +31,13 @@ class TargetEncoder:
     """Build ``(cls_targets (N,), box_targets (N, 4))`` for one image (numpy in, numpy out)."""
 
     def __init__(self, anchors_cxcywh_px: np.ndarray, iou_thresh: float = 0.5,
-                 variances: Sequence[float] = (0.1, 0.1, 0.2, 0.2), ignore_iou: float = 0.3) -> None:
+                 variances: Sequence[float] = DEFAULT_VARIANCES, ignore_iou: float = 0.3) -> None:
         self.anchors_cxcywh_px = np.asarray(anchors_cxcywh_px, dtype=np.float32)
         self.anchors_xyxy_px = cxcywh_to_xyxy(self.anchors_cxcywh_px)
         self.iou_thresh = float(iou_thresh)
         self.ignore_iou = float(ignore_iou)
-        self.variances = tuple(float(v) for v in variances)
+        self.box_coder = BoxCoder(variances)
+        self.variances = self.box_coder.variances
 
     def __call__(self, boxes_xyxy_px: np.ndarray, class_ids: Optional[np.ndarray] = None,
                  ignore: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -75,7 +76,7 @@ class TargetEncoder:
                 pos[a] = True
             matched = boxes[real][best_face[pos]]
             cls_t[pos] = 1 + ids[real][best_face[pos]]
-            box_t[pos] = encode(matched, self.anchors_cxcywh_px[pos], self.variances)
+            box_t[pos] = self.box_coder.encode(matched, self.anchors_cxcywh_px[pos])
         if ign.any():
             ib = boxes[ign]
             cx, cy = self.anchors_cxcywh_px[:, 0:1], self.anchors_cxcywh_px[:, 1:2]

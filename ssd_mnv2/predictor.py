@@ -1,13 +1,11 @@
 """Detector: load a model (params + its config) and find faces in BGR images.
 
     det = Detector.from_files("model.params", "model.yaml")   # or Detector.default()
-    boxes_xyxy_px, scores = det.predict(cv2.imread("photo.jpg"))
+    boxes_xyxy_px, scores = det.predict(read_image("photo.jpg"))   # ssd_mnv2.imageio: BGR, EXIF applied
 """
 from __future__ import annotations
 
-import re
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -16,6 +14,7 @@ import mxnet as mx
 import numpy as np
 
 from .config import Config, load_config
+from .imageio import ImageError, image_file_problem, read_image  # noqa: F401  (re-exported API)
 from .model.ssd import SSD, SSDInference
 from .model.weights import load_params, mxnet_error_reason  # noqa: F401  (re-exported)
 from .sizes import parse_size, resolve_size
@@ -52,10 +51,6 @@ def model_choice(model: Optional[str], params: Optional[str], config: Optional[s
     return model
 
 
-class ImageError(ValueError):
-    """An input that is not a usable 8-bit colour image."""
-
-
 def check_image(image_bgr: Any, name: str = "image") -> np.ndarray:
     """Validate a BGR uint8 (H, W, 3) image; raise :class:`ImageError` explaining what is wrong."""
     if not isinstance(image_bgr, np.ndarray):
@@ -76,84 +71,6 @@ def check_image(image_bgr: Any, name: str = "image") -> np.ndarray:
     return image_bgr
 
 
-def _header_pixels(path: Path) -> Optional[Tuple[int, str]]:
-    """``(pixels, "WxH = ")`` from the image file's header (nothing decoded; the size is "" when
-    PIL refuses to report it), or None when PIL cannot read the header (OpenCV may still
-    decode the file)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-        return w * h, f"{w}x{h} = "
-    except Image.DecompressionBombError as e:  # PIL refuses even to open more than 2 x its limit
-        m = re.search(r"\((\d+) pixels\)", str(e))
-        n = int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
-        return n, ""
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
-
-
-def _jpeg_truncated(path: Path) -> bool:
-    """True when a JPEG file ends before its end-of-image marker (cut off while copying or
-    downloading). OpenCV decodes such a file without an error, grey from where it ends."""
-    with open(path, "rb") as f:
-        if f.read(2) != b"\xff\xd8":
-            return False  # not a JPEG
-        f.seek(-2, 2)
-        if f.read(2) == b"\xff\xd9":
-            return False  # the usual case: the file ends with the marker
-        f.seek(0)
-        data = f.read()
-    # the marker may be followed by other data: look for it after the first start-of-scan
-    # (a thumbnail's end marker sits in an APP segment before it; inside the compressed data
-    # 0xFF is always followed by 0x00 or a restart marker, so 0xFFD9 is the end marker)
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return False  # not a marker where one should be: leave the verdict to the decoder
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-        elif marker == 0xDA:  # start of scan
-            return data.find(b"\xff\xd9", pos) < 0
-        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
-            pos += 2
-        else:
-            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
-    return True  # the file ends before the image data
-
-
-def image_file_problem(path: str | Path) -> Optional[str]:
-    """A problem of an image file that decodes anyway (so far: a truncated JPEG), or None."""
-    if _jpeg_truncated(Path(path)):
-        return ("truncated JPEG (the file ends before its end-of-image marker): the bottom of the "
-                "image is missing")
-    return None
-
-
-def read_image(path: str | Path, max_pixels: int = 0) -> np.ndarray:
-    """Read an image file as BGR uint8 (grayscale, alpha and 16-bit are converted).
-
-    ``max_pixels`` > 0: an image whose header declares more pixels is refused with an
-    :class:`ImageError` before it is decoded (``eval.max_image_pixels``; a small PNG can declare
-    400 megapixels and take gigabytes to decode).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    if max_pixels > 0:
-        found = _header_pixels(path)
-        if found is not None and found[0] > max_pixels:
-            raise ImageError(f"{path}: image of {found[1]}{found[0] / 1e6:.3g} megapixels is over the "
-                             f"limit of {max_pixels / 1e6:.3g} megapixels (eval.max_image_pixels; raise it "
-                             "with --set eval.max_image_pixels=N, 0 = no limit)")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(f"{path}: not a readable image file")
-    return img
 
 
 def to_image_pixels(ids: np.ndarray, scores: np.ndarray, boxes_xyxy_in: np.ndarray,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssd_mnv2.anchors import anchor_counts, feature_sizes, generate_anchors, level_anchors_cxcywh
-from ssd_mnv2.boxes import cxcywh_to_xyxy, decode, encode, iou_matrix
+from ssd_mnv2.boxes import BoxCoder, cxcywh_to_xyxy, iou_matrix
 from ssd_mnv2.config import ConfigError, config_from_dict, load_config
 from ssd_mnv2.loss import MultiBoxLoss
 from ssd_mnv2.matching import TargetEncoder
@@ -93,12 +93,12 @@ def test_encode_decode_round_trip():
     anchors = np.c_[rng.uniform(0, 300, (50, 2)), rng.uniform(8, 200, (50, 2))].astype(np.float32)
     xy = rng.uniform(0, 250, (50, 2))
     boxes = np.c_[xy, xy + rng.uniform(4, 120, (50, 2))].astype(np.float32)
-    back = decode(encode(boxes, anchors), anchors)
+    coder = BoxCoder()
+    back = coder.decode(coder.encode(boxes, anchors), anchors)
     np.testing.assert_allclose(back, boxes, atol=1e-3, rtol=1e-5)
-    # symbolic decode equals numpy decode
-    from ssd_mnv2.boxes import decode_symbolic
-    t = encode(boxes, anchors)
-    sym = decode_symbolic(mx.nd, mx.nd.array(t[None]), mx.nd.array(anchors[None]))
+    # symbolic decode equals numpy decode (more in tests/test_boxes.py)
+    t = coder.encode(boxes, anchors)
+    sym = coder.decode_symbolic(mx.nd, mx.nd.array(t[None]), mx.nd.array(anchors[None]))
     np.testing.assert_allclose(sym[0].asnumpy(), boxes, atol=1e-3)
 
 
@@ -120,7 +120,7 @@ def test_matching_gives_every_face_an_anchor():
     ious = iou_matrix(cxcywh_to_xyxy(anchors[pos]), faces)
     assert set(ious.argmax(axis=1)) == set(range(len(faces)))
     # positive box targets decode back to their face
-    dec = decode(box_t[pos], anchors[pos])
+    dec = BoxCoder().decode(box_t[pos], anchors[pos])
     assert np.all(iou_matrix(dec, faces).max(axis=1) > 0.999)
     # empty image: all background
     c0, b0 = enc(np.zeros((0, 4), np.float32))

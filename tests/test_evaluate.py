@@ -219,7 +219,7 @@ def test_evaluate_detector_and_predictions_end_to_end(tmp_path):
     assert (tmp_path / "out2" / "wider_eval.json").exists()
 
     (images / "0--Parade" / "0_Parade_a.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(FileNotFoundError, match="0_Parade_a.jpg"):
+    with pytest.raises(ValueError, match="0_Parade_a.jpg: not a readable image file"):
         evaluate_detector(GTDetector(), str(images), str(tmp_path / "gt"), out_dir=str(out))
 
 

@@ -6,7 +6,7 @@ import pytest
 from gluoncv.loss import SSDMultiBoxLoss
 
 from ssd_mnv2.anchors import generate_anchors
-from ssd_mnv2.boxes import cxcywh_to_xyxy, decode, iou_matrix
+from ssd_mnv2.boxes import BoxCoder, cxcywh_to_xyxy, iou_matrix
 from ssd_mnv2.config import ConfigError
 from ssd_mnv2.data.transforms import TrainAugment, random_face_crop
 from ssd_mnv2.loss import MultiBoxLoss
@@ -32,7 +32,8 @@ def test_iou_threshold_sets_the_number_of_positives():
         pos = cls_t > 0
         ious = iou_matrix(cxcywh_to_xyxy(anchors), face)[:, 0]
         assert set(np.flatnonzero(pos)) == set(np.flatnonzero(ious >= t)) | {int(ious.argmax())}
-        np.testing.assert_allclose(decode(box_t[pos], anchors[pos]), np.repeat(face, pos.sum(), 0), atol=1e-3)
+        np.testing.assert_allclose(BoxCoder().decode(box_t[pos], anchors[pos]), np.repeat(face, pos.sum(), 0),
+                                   atol=1e-3)
         n[t] = int(pos.sum())
     assert n[0.35] > n[0.5] >= 1
 

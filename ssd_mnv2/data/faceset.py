@@ -33,7 +33,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .voc import VOCError, parse_voc_xml
-from .widerface import image_size
+from ..imageio import image_size
 
 __all__ = ["FaceImage", "FaceSet", "FaceSetError", "parse_classes", "load_voc_faceset",
            "load_coco_faceset", "load_faceset", "EVAL_IMAGE_EXTS"]

@@ -21,7 +21,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .widerface import LabelError, image_size, read_image_rgb
+from ..imageio import image_size, read_image_rgb
+from .widerface import LabelError
 
 __all__ = ["VOCError", "parse_voc_xml", "VOCFaceDataset"]
 

@@ -15,6 +15,9 @@ Sample format returned by :class:`WiderFaceDataset` (shared by every data set of
     (image_rgb: np.ndarray uint8 (H, W, 3) RGB,  boxes_xyxy_px: np.ndarray float32 (N, 4))
 
 with ``N`` possibly 0 (shape ``(0, 4)``); boxes are ``(x1, y1, x1 + w, y1 + h)`` in pixels.
+Images are read by :func:`ssd_mnv2.imageio.read_image_rgb`: EXIF orientation applied, as by
+evaluation and inference (the WIDER FACE files carry no EXIF orientation, so their pixels are the
+stored ones).
 
 Validation (at construction time, every record):
 
@@ -42,6 +45,8 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import numpy as np
+
+from ..imageio import image_size, read_image_rgb  # noqa: F401  (re-exported: the one reader)
 
 __all__ = ["LabelError", "WiderRecord", "parse_wider_labels", "WiderFaceDataset",
            "read_image_rgb", "image_size"]
@@ -206,28 +211,6 @@ def parse_wider_labels(label_path: str, allow_degenerate: bool = False) -> List[
             i += 1
         records.append(WiderRecord(rel_path, boxes, attrs, path_lineno))
     return records
-
-
-def image_size(path: str) -> Tuple[int, int]:
-    """``(width, height)`` of an image, read from its header only (PIL, no decoding)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
-
-
-def read_image_rgb(path: str) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); raises ``IOError`` naming the path if unreadable.
-
-    EXIF orientation is ignored so that pixels match the label coordinates (which refer to the
-    stored pixel grid), and the size agrees with :func:`image_size`.
-    """
-    import cv2
-
-    img = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if img is None:
-        raise IOError(f"cannot read image {path!r} (missing or not a decodable image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class WiderFaceDataset:

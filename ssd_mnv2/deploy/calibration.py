@@ -17,7 +17,7 @@ def calibration_batch(images: Union[str, Path, Sequence[np.ndarray]], num: int, 
     (the SSD's input) or, with ``bgr``, BGR (the exported graphs' input)."""
     if isinstance(images, (str, Path)):
         from ..inference import collect_images
-        from ..predictor import read_image
+        from ..imageio import read_image
 
         paths = [p for p, _ in collect_images([images])]
         random.Random(seed).shuffle(paths)

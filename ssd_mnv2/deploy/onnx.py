@@ -21,6 +21,7 @@ import cv2
 import mxnet as mx
 import numpy as np
 
+from ..boxes import BoxCoder
 from ..config import Config, dump_config, load_config
 from ..model.ssd import SSDInference
 from ..predictor import Detector, check_image, to_image_pixels
@@ -158,19 +159,19 @@ def _nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
-def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors: np.ndarray, cfg: Config,
+def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors_cxcywh_px: np.ndarray, cfg: Config,
                      threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numpy twin of :class:`~ssd_mnv2.model.ssd.SSDInference` for one image.
 
-    ``cls_logits (N, C+1)``, ``offsets (N, 4)``, ``anchors (N, 4)`` cx cy w h -> ``ids (K,)``,
-    ``scores (K,)``, ``boxes_xyxy (K, 4)`` in input pixels, best first (class-aware NMS).
+    ``cls_logits (N, C+1)``, ``offsets (N, 4)``, ``anchors_cxcywh_px (N, 4)`` -> ``ids (K,)``,
+    ``scores (K,)``, ``boxes_xyxy_px (K, 4)`` in input pixels, best first (class-aware NMS).
+    Boxes are decoded by :class:`~ssd_mnv2.boxes.BoxCoder` (the graph's coder).
 
     Vectorised: scores are thresholded first and only the surviving anchors are decoded.
     ``threshold`` (e.g. the display threshold) raises ``eval.score_threshold`` *before* NMS;
     greedy NMS makes that exact: a box can only be suppressed by a higher-scored one, so the
     boxes scoring >= threshold are the same as with NMS over everything then filtering."""
     e = cfg.eval
-    v = cfg.anchors.variances
     t = e.score_threshold if threshold is None else max(e.score_threshold, float(threshold))
     logits = cls_logits.astype(np.float32, copy=False)
     if logits.shape[1] == 2:  # softmax over (background, face) == sigmoid of the difference
@@ -182,12 +183,7 @@ def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors: np.nd
     sc = fg[anc_idx, cls_idx]
     order = np.argsort(-sc, kind="stable")[:e.pre_nms_topk]
     cls_idx, anc_idx, sc = cls_idx[order], anc_idx[order], sc[order]
-    a, o = anchors[anc_idx], offsets[anc_idx]
-    cx = o[:, 0] * v[0] * a[:, 2] + a[:, 0]
-    cy = o[:, 1] * v[1] * a[:, 3] + a[:, 1]
-    hw = np.exp(np.minimum(o[:, 2] * v[2], 4.135)) * a[:, 2] / 2
-    hh = np.exp(np.minimum(o[:, 3] * v[3], 4.135)) * a[:, 3] / 2
-    boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
+    boxes = BoxCoder(cfg.anchors.variances).decode(offsets[anc_idx], anchors_cxcywh_px[anc_idx])  # (n, 4)
     kept = [np.nonzero(cls_idx == c)[0] for c in np.unique(cls_idx)]
     kept = [idx[_nms_numpy(boxes[idx], sc[idx], e.nms_iou)] for idx in kept]
     if not kept:

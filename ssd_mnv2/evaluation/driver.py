@@ -107,9 +107,9 @@ def evaluate_detector(
     ``<out_dir>/wider_eval.json`` and the curves to ``<out_dir>/wider_pr.png``. Returns the
     summary dict (APs, counts, ms/image, settings).
     """
-    import cv2
     from tqdm import tqdm
 
+    from ..imageio import read_image
     from ..io_utils import refuse_output_over_input
 
     image_list = read_image_list(list_file) if list_file else find_images(images_dir)
@@ -122,9 +122,7 @@ def evaluate_detector(
     for entry in tqdm(image_list, desc="WIDER eval", unit="img"):
         key = key_from_path(entry)
         path = os.path.join(images_dir, entry)
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"cannot read image: {path}")
+        img = read_image(path)
         t0 = time.perf_counter()
         boxes_xyxy_px, scores = detector.predict(img, size=size)
         total_s += time.perf_counter() - t0

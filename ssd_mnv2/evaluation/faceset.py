@@ -82,22 +82,22 @@ def evaluate_faceset_detector(detector: Any, faces: FaceSet, out_dir: str, size:
     """Run ``detector.predict(image_bgr, size=size)`` on every image of ``faces`` and score it.
 
     Works with any detector (MXNet, ONNX Runtime, int8, :class:`~ssd_mnv2.tta.TTADetector`).
-    Images are read as stored (EXIF orientation ignored, as the labels refer to stored pixels).
+    Images are read by :func:`ssd_mnv2.imageio.read_image` (EXIF orientation applied, as in
+    training and inference).
     Predictions go to ``<out_dir>/predictions/<key>.txt`` and are scored from those files; the
     summary (with ms/image of ``predict``) to ``<out_dir>/<fmt>_eval.json``, the curve to
     ``<out_dir>/<fmt>_pr.png``.
     """
-    import cv2
     from tqdm import tqdm
+
+    from ..imageio import read_image
 
     if any(im.path is None for im in faces.images):
         raise ValueError("running a detector needs the images: load the face set with an images folder")
     pred_dir = os.path.join(out_dir, "predictions")
     total_s = 0.0
     for im in tqdm(faces.images, desc=f"{faces.fmt} eval", unit="img", disable=not verbose):
-        img = cv2.imread(im.path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-        if img is None:
-            raise ValueError(f"{im.path}: not a readable image file")
+        img = read_image(im.path)
         t0 = time.perf_counter()
         boxes_xyxy_px, scores = detector.predict(img, size=size)
         total_s += time.perf_counter() - t0

@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..anchors import anchor_grid, is_global_level
-from ..boxes import decode_symbolic
+from ..boxes import BoxCoder
 from ..config import Config, EvalCfg
 from .backbone import MobileNetV2Backbone
 from .heads import flatten_prediction, make_predictor
@@ -137,14 +137,14 @@ class SSDInference(HybridBlock):
         super().__init__(**kwargs)
         self.ssd = ssd
         self.eval_cfg = eval_cfg
-        self._variances = tuple(ssd.cfg.anchors.variances)
+        self.box_coder = BoxCoder(ssd.cfg.anchors.variances)
         self._num_fg = ssd.cfg.model.num_classes
 
     def hybrid_forward(self, F, x):
         e = self.eval_cfg
         cls_preds, box_preds, anchors = self.ssd(x)
         probs = F.softmax(cls_preds, axis=-1)
-        boxes = decode_symbolic(F, box_preds, anchors, self._variances)  # (B, N, 4)
+        boxes = self.box_coder.decode_symbolic(F, box_preds, anchors)  # (B, N, 4) xyxy px
         if self._num_fg == 1:
             scores = F.slice_axis(probs, axis=-1, begin=1, end=2)  # (B, N, 1)
             ids = F.zeros_like(scores)
