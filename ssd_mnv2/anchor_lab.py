@@ -29,7 +29,7 @@ Conventions
   each anchor config then lays its own anchors on those inputs.
 * **Coverage**: for each face, IoU with every anchor of its image's input; a face is *covered*
   at ``t`` when its best IoU is ``>= t``. Matched anchors = anchors with IoU ``>= 0.5`` (what
-  the target encoder's threshold matching uses with ``train.iou_thresh = 0.5``, before the
+  the target encoder's threshold matching uses with ``match.iou_thresh = 0.5``, before the
   bipartite best-anchor match which gives every face one anchor anyway).
 """
 from __future__ import annotations
@@ -691,7 +691,7 @@ def run_sweep(configs: Sequence[Union[str, Path]], epochs: int = 1,
         ov = [f"train.out_dir={run_dir}", f"train.epochs={int(epochs)}",
               f"train.max_iters_per_epoch={int(max_iters_per_epoch)}",
               f"train.batch_size={int(batch_size)}", f"train.seed={int(seed)}", "train.eval_every=0",
-              "train.warmup_epochs=0.0"]
+              "solver.warmup_epochs=0.0"]
         if width is not None:
             ov.append(f"model.width={float(width)}")
         if image_size is not None:

@@ -50,7 +50,7 @@ def test_resume_is_exact(data, tmp_path):
     fit(cfg_b, max_iters=3, progress=False)
     st = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
     assert (st["epoch"], st["iteration"], st["global_step"]) == (0, 3, 3)
-    assert st["lr"] == pytest.approx(lr_at(cfg_b.train, 2, 4))
+    assert st["lr"] == pytest.approx(lr_at(cfg_b, 2, 4))
     fit(cfg_b, resume=True, max_iters=3, progress=False)
     st_a = load_checkpoint(latest_checkpoint(tmp_path / "a"))["state"]
     st_b = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
@@ -95,12 +95,13 @@ def test_two_cpu_contexts(data, tmp_path):
 
 
 def test_lr_schedule_warmup_cosine_step():
-    from ssd_mnv2.config import TrainCfg
-    t = TrainCfg(lr=0.1, epochs=10, warmup_epochs=1, schedule="cosine")
+    from ssd_mnv2.config import Config, SolverCfg, TrainCfg
+    t = Config(solver=SolverCfg(lr=0.1, warmup_epochs=1, schedule="cosine"), train=TrainCfg(epochs=10))
     assert lr_at(t, 0, 10) == pytest.approx(0.01)
     assert lr_at(t, 10, 10) == pytest.approx(0.1)
     assert lr_at(t, 100, 10) == pytest.approx(0.001)
-    s = TrainCfg(lr=0.1, epochs=10, warmup_epochs=0, schedule="step", step_epochs=[5, 8], step_factor=0.1)
+    s = Config(solver=SolverCfg(lr=0.1, warmup_epochs=0, schedule="step", step_epochs=[5, 8], step_factor=0.1),
+               train=TrainCfg(epochs=10))
     assert [round(lr_at(s, e * 10, 10), 6) for e in (0, 5, 8)] == [0.1, 0.01, 0.001]
 
 

@@ -299,34 +299,34 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
     if iters_per_epoch < 1:
         raise ValueError(f"train.batch_size={t.batch_size} is larger than the data set "
                          f"({len(samples)} images for this worker)")
-    base_lr = t.lr * (num_workers if t.lr_scaling == "linear" else 1)
+    base_lr = cfg.solver.lr * (num_workers if cfg.solver.lr_scaling == "linear" else 1)
 
     params = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
-    opt_args: Dict[str, Any] = {"learning_rate": lr_at(t, state["global_step"], iters_per_epoch, base_lr),
-                                "wd": t.wd,
+    opt_args: Dict[str, Any] = {"learning_rate": lr_at(cfg, state["global_step"], iters_per_epoch, base_lr),
+                                "wd": cfg.solver.wd,
                                 # the loss is already normalised by the positives of all devices,
                                 # so the summed per-device gradients are the batch gradient
                                 "rescale_grad": 1.0}
     if t.kvstore.startswith("dist") and num_workers > 1:
         # dist_* kvstores sum the workers' gradients: average them (as Horovod does), so that
-        # train.lr_scaling alone decides how the LR grows with the global batch
+        # solver.lr_scaling alone decides how the LR grows with the global batch
         opt_args["rescale_grad"] /= num_workers
-    if t.optimizer == "sgd":
-        opt_args["momentum"] = t.momentum
-    if t.clip_gradient > 0:
-        opt_args["clip_gradient"] = t.clip_gradient
+    if cfg.solver.optimizer == "sgd":
+        opt_args["momentum"] = cfg.solver.momentum
+    if cfg.solver.clip_gradient > 0:
+        opt_args["clip_gradient"] = cfg.solver.clip_gradient
     on_servers = t.kvstore == "dist_async"  # MXNet runs async updates only on the servers
     if on_servers:
         # the optimizer is pickled to the servers: the LR schedule must travel with it
-        opt_args["lr_scheduler"] = ServerLRScheduler(t, iters_per_epoch, base_lr, num_workers,
+        opt_args["lr_scheduler"] = ServerLRScheduler(cfg, iters_per_epoch, base_lr, num_workers,
                                                      start_step=state["global_step"])
     if t.kvstore == "horovod":
         import horovod.mxnet as hvd
 
-        trainer = hvd.DistributedTrainer(params, t.optimizer, opt_args)
+        trainer = hvd.DistributedTrainer(params, cfg.solver.optimizer, opt_args)
         hvd.broadcast_parameters(net.collect_params(), root_rank=0)  # same start on every worker
     else:
-        trainer = gluon.Trainer(params, t.optimizer, opt_args, kvstore=kv,
+        trainer = gluon.Trainer(params, cfg.solver.optimizer, opt_args, kvstore=kv,
                                 update_on_kvstore=True if on_servers else
                                 False if t.kvstore != "local" else None)
         if t.kvstore.startswith("dist"):
@@ -341,7 +341,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                             state.get("optimizer_num_update", 0), net=net)
     if ck is not None and "rng" in state:
         _restore_rng(state["rng"])
-    loss_fn = MultiBoxLoss(t.neg_ratio, t.box_weight, t.min_hard_negatives)
+    loss_fn = MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives)
 
     def rng_state() -> Dict[str, Any]:
         ns = np.random.get_state()
@@ -353,7 +353,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
             return
         s = {k: v for k, v in state.items()}
         s.update(epoch=epoch, iteration=iteration, rng=rng_state(), iters_per_epoch=iters_per_epoch,
-                 lr=lr_at(t, max(0, state["global_step"] - 1), iters_per_epoch, base_lr))  # last step's
+                 lr=lr_at(cfg, max(0, state["global_step"] - 1), iters_per_epoch, base_lr))  # last step's
         save_checkpoint(out_dir, net, trainer, cfg, s)
 
     if is_main:
@@ -399,7 +399,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                 except StopIteration:
                     break
                 wait_s += time.perf_counter() - t0
-                lr = lr_at(t, state["global_step"], iters_per_epoch, base_lr)
+                lr = lr_at(cfg, state["global_step"], iters_per_epoch, base_lr)
                 if not on_servers:  # dist_async: the servers' ServerLRScheduler sets it
                     trainer.set_learning_rate(lr)
                 data = gluon.utils.split_and_load(batch[0], ctx, even_split=False)
@@ -421,7 +421,7 @@ def fit(cfg: Config, resume: bool = False, ctx: Optional[Sequence[mx.Context]] =
                         f"loss is {v_total} at epoch {epoch + 1}, iteration {it + 1} "
                         f"(global step {state['global_step']}, lr {lr:.3g}); stopping without "
                         f"updating. The last good checkpoint ({out_dir / 'last.json'}) is intact; "
-                        "lower train.lr or check the data, then --resume.")
+                        "lower solver.lr or check the data, then --resume.")
                 trainer.step(1)
                 v_cls = sum(float(l.sum().asscalar()) for l in cls_l)
                 v_box = sum(float(l.sum().asscalar()) for l in box_l)
