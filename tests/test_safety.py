@@ -227,9 +227,10 @@ def test_floats_written_as_people_write_them(tmp_path):
     assert "lr: 1e-4" in p.read_text()
     assert load_config(p).solver.lr == pytest.approx(1e-4)
     cfg = load_config(p, ["solver.lr=1e-4", "solver.wd=5E-5", "train.momentum=.95", "train.step_factor=1.0e1",
-                          "train.log_interval=1e2", "train.batch_size=4"])  # (train.*: old spellings)
-    t = cfg.solver
-    assert (t.lr, t.wd, t.momentum, t.step_factor) == (1e-4, 5e-5, 0.95, 10.0)
+                          "train.log_interval=1e2", "train.batch_size=4"])  # (train.momentum etc.: old spellings)
+    s = cfg.solver
+    assert (s.lr, s.wd, s.momentum, s.step_factor) == (1e-4, 5e-5, 0.95, 10.0)
+    t = cfg.train
     assert t.log_interval == 100 and isinstance(t.log_interval, int)  # a whole number: an integer
     assert t.batch_size == 4 and isinstance(t.batch_size, int)  # integers stay integers
     assert load_config(p, ["train.ctx=1e-4x"]).train.ctx == "1e-4x"  # not a number: a string
