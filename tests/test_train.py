@@ -61,6 +61,33 @@ def test_resume_is_exact(data, tmp_path):
         np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_run_folder_in_the_old_flat_format_resumes_exactly(data, tmp_path):
+    """A run written before the match/loss/solver/decode sections (train.lr, eval.nms_iou...
+    in its config.yaml files) resumes with a new-format config, exactly as an uninterrupted run."""
+    import yaml
+
+    from ssd_mnv2.config import LEGACY_KEYS
+
+    def to_old_format(path):
+        d = yaml.safe_load(path.read_text())
+        for (old, key), new in LEGACY_KEYS.items():
+            d[old][key] = d[new].pop(key)
+        for new in set(LEGACY_KEYS.values()):
+            assert not d.pop(new)
+        path.write_text(yaml.safe_dump(d, sort_keys=False))
+
+    fit(tiny_config(data, tmp_path / "a"), max_iters=5, progress=False)
+    cfg_b = tiny_config(data, tmp_path / "b")
+    fit(cfg_b, max_iters=3, progress=False)
+    for f in [tmp_path / "b" / "config.yaml"] + list((tmp_path / "b").glob("checkpoints/*/config.yaml")):
+        to_old_format(f)
+        assert "lr" in yaml.safe_load(f.read_text())["train"]
+    fit(cfg_b, resume=True, max_iters=2, progress=False)
+    pa, pb = _params(tmp_path / "a"), _params(tmp_path / "b")
+    for k in pa:
+        np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 def test_epoch_logs_and_curves(data, tmp_path):
     cfg = tiny_config(data, tmp_path / "run", train={"epochs": 2})
     res = fit(cfg, progress=False)
