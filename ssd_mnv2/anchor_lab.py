@@ -343,8 +343,8 @@ def coverage(anchor_cfg: ConfigLike, faces: FaceSet, thresholds: Sequence[float]
     rows = [dict(bin=lab, **agg(bins == k)) for k, lab in enumerate(BIN_LABELS)]
     S = cfg.model.image_size
     return {"name": nm, "anchors": int(sum(anchor_counts(cfg, S, S))), "input": f"{S}x{S}",
-            "per_location": cfg.anchors.per_location(), "sizes": cfg.anchors.sizes,
-            "ratios": cfg.anchors.ratios, "thresholds": [t_hi, t_lo], "measure": faces.describe(),
+            "per_location": cfg.anchors.per_location(), "sizes": [list(s) for s in cfg.anchors.sizes],
+            "ratios": [list(r) for r in cfg.anchors.ratios], "thresholds": [t_hi, t_lo], "measure": faces.describe(),
             "bins": rows, "overall": dict(bin="all", **agg(np.ones(len(best_iou), bool))),
             "seconds": round(time.perf_counter() - t0, 2),
             "_per_face": {"best_iou": best_iou, "matched_50": n_match, "size": sizes}}
@@ -824,7 +824,7 @@ def draw_level_anchors(image_rgb: np.ndarray, cfg: ConfigLike, png: Optional[Uni
                     k += 1
             a.plot([cx], [cy], "+", color="yellow", ms=6)
         a.set_title(f"level {lv}: stride {s}, {fh}x{fw} cells, {cfg.anchors.per_location()[lv]}/loc\n"
-                    f"sizes {cfg.anchors.sizes[lv]} ratios {cfg.anchors.ratios[lv]}", fontsize=8)
+                    f"sizes {list(cfg.anchors.sizes[lv])} ratios {list(cfg.anchors.ratios[lv])}", fontsize=8)
         a.set_xlim(lim[0] - 4, lim[2] + 4)
         a.set_ylim(lim[3] + 4, lim[1] - 4)
         a.axis("off")
