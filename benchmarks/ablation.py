@@ -30,7 +30,7 @@ NEW_ANCHORS = ["model.global_pool=false",
 ROWS: List[Tuple[str, str, List[str], int]] = [
     ("baseline", "founding plain SSD, shipped anchors, IoU 0.5, uniform crops 0.3-1", [], -1),
     ("anchors", "no global-pool level; anchors 10-384 px (cover faces to ~650 px)", NEW_ANCHORS, 0),
-    ("iou035", "match at IoU >= 0.35", ["train.iou_thresh=0.35"], 1),
+    ("iou035", "match at IoU >= 0.35", ["match.iou_thresh=0.35"], 1),
     ("ignore", "tiny (< 8 px) and invalid faces are ignore regions",
      ["data.small_faces=ignore", "data.invalid_faces=ignore"], 2),
     ("facecrop", "crops hold a whole face, scale log-U(0.1, 0.6) of the short side",
@@ -68,10 +68,10 @@ def run_row(i: int, args) -> Dict:
     res_file = out / "result.json"
     if res_file.is_file():
         return json.loads(res_file.read_text())
-    ov = [f"train.epochs=1", f"train.stop_epoch=0", f"train.max_iters_per_epoch={args.iters}",
+    ov = ["train.epochs=1", "train.stop_epoch=0", f"train.max_iters_per_epoch={args.iters}",
           f"train.batch_size={args.batch_size}", "train.eval_every=0", f"train.seed={args.seed}",
           f"train.out_dir={out / 'train'}", f"data.num_workers={args.num_workers}",
-          "train.warmup_epochs=0.15"] + row_overrides(i) + list(args.set)
+          "solver.warmup_epochs=0.15"] + row_overrides(i) + list(args.set)
     cfg = load_config(BASE, ov)
     t0 = time.time()
     fit(cfg, resume=True, progress=False)

@@ -58,7 +58,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before mxnet / onnxruntime sessions
     from ssd_mnv2.imageio import read_image
-
     from ssd_mnv2.bench import machine_info
     from ssd_mnv2.commands import backend_detector
     from ssd_mnv2.evaluation.driver import evaluate_detector

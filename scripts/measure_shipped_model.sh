@@ -14,6 +14,6 @@ ssd-mnv2 evaluate --images "$DEV" --gt "$GT" --size "max-side 640" --out outputs
 ssd-mnv2 quantize --engine onnxruntime --out outputs/quantized_onnx \
   --eval-images "$DEV" --gt "$GT" --eval-size "max-side 640" 2>/dev/null
 ssd-mnv2 quantize --engine mxnet --out outputs/quantized 2>/dev/null
-python benchmarks/inference.py --reps 30 --set eval.score_threshold=0.5 \
+python benchmarks/inference.py --reps 30 --set decode.score_threshold=0.5 \
   --quantized outputs/quantized --quantized outputs/quantized_onnx --json outputs/bench.json 2>/dev/null
 python scripts/model_card_examples.py --pred outputs/eval_dev_original/predictions --out outputs/model_card

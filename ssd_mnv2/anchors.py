@@ -19,7 +19,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .config import AnchorCfg, Config, ModelCfg
+from .config import Config, ModelCfg
 
 __all__ = ["feature_sizes", "level_anchors_cxcywh", "generate_anchors", "anchor_grid",
            "anchor_counts", "is_global_level"]

@@ -1,9 +1,22 @@
 """Typed, validated configuration.
 
-One YAML file -> one frozen :class:`Config` (model, anchors, data, train, eval).
-Loading is strict: an unknown key, a value of the wrong type or per-level lists of
-different lengths raise :class:`ConfigError` naming the key. Derived values (number of
-levels, anchors per location, strides) are computed from the config, never stored.
+One YAML file -> one frozen :class:`Config` with the sections ``model``, ``anchors``,
+``data``, ``match`` (anchor matching), ``loss``, ``solver`` (optimizer and LR schedule),
+``train`` (the training run), ``decode`` (the decoder baked into exports: score threshold,
+NMS, top-k) and ``eval`` (evaluation/display settings). Loading is strict: an unknown key, a
+value of the wrong type or per-level lists of different lengths raise :class:`ConfigError`
+naming the key. Derived values (number of levels, anchors per location, strides) are computed
+from the config, never stored. Sequences are stored as tuples (deeply frozen); dumps are plain
+YAML lists.
+
+Inheritance: a file may start with ``base: other.yaml`` (relative to the file; chains allowed,
+cycles are an error). Sections are deep-merged: a child's value replaces the parent's, lists
+included. :func:`dump_config` writes the fully resolved config, without ``base``.
+
+Old spellings still load (configs, run folders and checkpoints written before the
+``match``/``loss``/``solver``/``decode`` sections): ``train.lr`` is ``solver.lr``,
+``eval.score_threshold`` is ``decode.score_threshold`` etc. (see :data:`LEGACY_KEYS`), in files
+and in ``--set`` overrides; giving both spellings with different values is an error.
 
 Aspect-ratio convention: a ratio is **width / height**. An anchor of size ``s`` and
 ratio ``r`` has ``w = s * sqrt(r)`` and ``h = s / sqrt(r)`` (same area as ``s x s``).
@@ -21,9 +34,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 __all__ = [
-    "ConfigError", "ModelCfg", "AnchorCfg", "DataCfg", "TrainCfg", "EvalCfg", "Config",
-    "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
-    "DEFAULT_CONFIG", "yaml_load",
+    "ConfigError", "ModelCfg", "AnchorCfg", "DataCfg", "MatchCfg", "LossCfg", "SolverCfg",
+    "TrainCfg", "DecodeCfg", "EvalCfg", "Config", "LEGACY_KEYS",
+    "load_config", "load_config_dict", "config_from_dict", "config_to_dict", "dump_config",
+    "apply_overrides", "DEFAULT_CONFIG", "yaml_load",
 ]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "models" / "face_mnv2_300.yaml"
@@ -73,13 +87,40 @@ def _check_size(key: str, spec: str) -> None:
         raise ConfigError(f"{key}: {e}") from None
 
 
+def _deep_tuple(value: Any) -> Any:
+    """Lists (and tuples) -> tuples, recursively: the stored form of every config sequence."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_deep_tuple(v) for v in value)
+    return value
+
+
+def _deep_list(value: Any) -> Any:
+    """Tuples (and lists) -> lists, recursively (plain YAML/JSON lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_deep_list(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _deep_list(v) for k, v in value.items()}
+    return value
+
+
+class _Section:
+    """Mixin of every config section: sequences given as lists are stored as tuples, so a
+    frozen section is frozen all the way down (``cfg.anchors.sizes[0].append`` is impossible)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (list, tuple)):
+                object.__setattr__(self, f.name, _deep_tuple(v))
+
+
 @dataclass(frozen=True)
-class ModelCfg:
+class ModelCfg(_Section):
     """Network shape. Levels: 3 backbone stages (stride 8/16/32) + extras + optional global pool."""
 
     width: float = 1.0
     image_size: int = 300
-    extra_channels: List[List[int]] = field(default_factory=lambda: [[256, 512], [128, 256]])
+    extra_channels: Tuple[Tuple[int, ...], ...] = ((256, 512), (128, 256))
     global_pool: bool = True
     head: str = "ssd"
     level_norm: bool = True
@@ -91,7 +132,7 @@ class ModelCfg:
     # SSH-style context module on the neck outputs (3x3 + 5x5 + 7x7 receptive fields from
     # stacked depthwise-separable convolutions, concatenated); only with a neck
     context: bool = False
-    class_names: List[str] = field(default_factory=lambda: ["face"])
+    class_names: Tuple[str, ...] = ("face",)
 
     @property
     def num_levels(self) -> int:
@@ -118,7 +159,7 @@ class ModelCfg:
         for i, pair in enumerate(self.extra_channels):
             if len(pair) != 2 or any(int(c) <= 0 for c in pair):
                 raise ConfigError(
-                    f"model.extra_channels[{i}]: must be [reduce_channels, out_channels] > 0, got {pair}")
+                    f"model.extra_channels[{i}]: must be [reduce_channels, out_channels] > 0, got {list(pair)}")
         if self.head not in ("ssd", "ssdlite"):
             raise ConfigError(f"model.head: must be 'ssd' or 'ssdlite', got {self.head!r}")
         if self.neck not in ("none", "fpn"):
@@ -132,14 +173,14 @@ class ModelCfg:
 
 
 @dataclass(frozen=True)
-class AnchorCfg:
+class AnchorCfg(_Section):
     """Per-level anchor sizes (pixels at the network input) and aspect ratios (w/h)."""
 
-    sizes: List[List[float]] = field(default_factory=lambda: [
-        [16, 24], [32, 48], [64, 96], [128], [192], [256]])
-    ratios: List[List[float]] = field(default_factory=lambda: [[1.0]] * 6)
+    sizes: Tuple[Tuple[float, ...], ...] = (
+        (16.0, 24.0), (32.0, 48.0), (64.0, 96.0), (128.0,), (192.0,), (256.0,))
+    ratios: Tuple[Tuple[float, ...], ...] = ((1.0,),) * 6
     offset: float = 0.5
-    variances: List[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
+    variances: Tuple[float, ...] = (0.1, 0.1, 0.2, 0.2)
     max_input_size: int = 2048
     clip: bool = False
 
@@ -165,13 +206,13 @@ class AnchorCfg:
         if not 0.0 <= self.offset <= 1.0:
             raise ConfigError(f"anchors.offset: must be in [0, 1], got {self.offset}")
         if len(self.variances) != 4 or any(v <= 0 for v in self.variances):
-            raise ConfigError(f"anchors.variances: needs 4 positive values, got {self.variances}")
+            raise ConfigError(f"anchors.variances: needs 4 positive values, got {list(self.variances)}")
         if self.max_input_size < 64:
             raise ConfigError(f"anchors.max_input_size: must be >= 64, got {self.max_input_size}")
 
 
 @dataclass(frozen=True)
-class DataCfg:
+class DataCfg(_Section):
     """Where the data is and how training samples are augmented."""
 
     format: str = "widerface"
@@ -184,7 +225,7 @@ class DataCfg:
     min_face_px: float = 0.0
     drop_invalid: bool = True
     skip_bad: bool = False
-    crop_scale: List[float] = field(default_factory=lambda: [0.3, 1.0])
+    crop_scale: Tuple[float, ...] = (0.3, 1.0)
     zoom_out: float = 1.0
     photometric: bool = True
     flip: bool = True
@@ -209,7 +250,7 @@ class DataCfg:
         if self.format not in ("widerface", "voc"):
             raise ConfigError(f"data.format: must be widerface or voc, got {self.format!r}")
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ConfigError(f"data.crop_scale: needs [lo, hi] with 0 < lo <= hi <= 1, got {self.crop_scale}")
+            raise ConfigError(f"data.crop_scale: needs [lo, hi] with 0 < lo <= hi <= 1, got {list(self.crop_scale)}")
         if self.zoom_out < 1.0:
             raise ConfigError(f"data.zoom_out: must be >= 1 (1 = off), got {self.zoom_out}")
         if self.num_workers < 0:
@@ -217,28 +258,65 @@ class DataCfg:
 
 
 @dataclass(frozen=True)
-class TrainCfg:
-    """Optimisation, schedule, checkpointing."""
+class MatchCfg(_Section):
+    """Anchor matching (training targets). Old spelling: ``train.iou_thresh`` etc."""
 
-    batch_size: int = 16
-    epochs: int = 20
-    stop_epoch: int = 0
+    iou_thresh: float = 0.5
+    # an anchor whose centre lies in an ignored face, or whose IoU with one is >= ignore_iou, is
+    # ignored (unless it is positive for a real face)
+    ignore_iou: float = 0.3
+
+    def validate(self) -> None:
+        if not 0 < self.iou_thresh <= 1:
+            raise ConfigError(f"match.iou_thresh: must be in (0, 1], got {self.iou_thresh}")
+        if not 0 < self.ignore_iou <= 1:
+            raise ConfigError(f"match.ignore_iou: must be in (0, 1], got {self.ignore_iou}")
+
+
+@dataclass(frozen=True)
+class LossCfg(_Section):
+    """MultiBox loss: hard-negative mining and the box term. Old spelling: ``train.neg_ratio`` etc."""
+
+    neg_ratio: float = 3.0
+    min_hard_negatives: int = 0
+    box_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SolverCfg(_Section):
+    """Optimizer and learning-rate schedule (the schedule's length is ``train.epochs``).
+    Old spelling: ``train.lr`` etc."""
+
     optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     wd: float = 4e-5
     warmup_epochs: float = 1.0
     schedule: str = "cosine"
-    step_epochs: List[int] = field(default_factory=lambda: [14, 18])
+    step_epochs: Tuple[int, ...] = (14, 18)
     step_factor: float = 0.1
-    iou_thresh: float = 0.5
-    # an anchor whose centre lies in an ignored face, or whose IoU with one is >= ignore_iou, is
-    # ignored (unless it is positive for a real face)
-    ignore_iou: float = 0.3
-    neg_ratio: float = 3.0
-    min_hard_negatives: int = 0
-    box_weight: float = 1.0
     clip_gradient: float = 0.0
+    lr_scaling: str = "linear"
+
+    def validate(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"solver.optimizer: must be sgd or adam, got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step"):
+            raise ConfigError(f"solver.schedule: must be cosine or step, got {self.schedule!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"solver.lr: must be > 0, got {self.lr}")
+        if self.lr_scaling not in ("linear", "none"):
+            raise ConfigError(f"solver.lr_scaling: must be linear or none, got {self.lr_scaling!r}")
+
+
+@dataclass(frozen=True)
+class TrainCfg(_Section):
+    """The training run: batch, length, initialisation, freezing, devices, output folder,
+    in-training evaluation."""
+
+    batch_size: int = 16
+    epochs: int = 20
+    stop_epoch: int = 0
     freeze_stages: int = 0
     freeze_bn: bool = True
     pretrained_backbone: str = "../shared/data/weights/mobilenet_v2_1.0_224_ptq.tflite"
@@ -246,7 +324,6 @@ class TrainCfg:
     seed: int = 0
     ctx: str = "cpu"
     kvstore: str = "local"
-    lr_scaling: str = "linear"
     hybridize: bool = True
     out_dir: str = "runs/face"
     eval_every: int = 1
@@ -263,48 +340,46 @@ class TrainCfg:
         if not 0 <= self.stop_epoch <= self.epochs:
             raise ConfigError(f"train.stop_epoch: must be in [0, train.epochs] (0 = train.epochs), "
                               f"got {self.stop_epoch}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ConfigError(f"train.optimizer: must be sgd or adam, got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "step"):
-            raise ConfigError(f"train.schedule: must be cosine or step, got {self.schedule!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
-        if not 0 < self.iou_thresh <= 1:
-            raise ConfigError(f"train.iou_thresh: must be in (0, 1], got {self.iou_thresh}")
-        if not 0 < self.ignore_iou <= 1:
-            raise ConfigError(f"train.ignore_iou: must be in (0, 1], got {self.ignore_iou}")
         if not 0 <= self.freeze_stages <= 3:
             raise ConfigError(f"train.freeze_stages: must be 0..3, got {self.freeze_stages}")
         if self.kvstore not in ("local", "device", "dist_sync", "dist_async", "dist_sync_device",
                                 "horovod"):
             raise ConfigError(f"train.kvstore: unknown kvstore {self.kvstore!r}")
         _check_size("train.eval_size", self.eval_size)
-        if self.lr_scaling not in ("linear", "none"):
-            raise ConfigError(f"train.lr_scaling: must be linear or none, got {self.lr_scaling!r}")
 
 
 @dataclass(frozen=True)
-class EvalCfg:
-    """Decoder (score threshold, NMS, top-k) and evaluation/inference settings."""
+class DecodeCfg(_Section):
+    """The decoder (score threshold, NMS, top-k): part of the inference graph, baked into
+    exports. Old spelling: ``eval.score_threshold`` etc."""
 
     score_threshold: float = 0.02
     nms_iou: float = 0.4
     pre_nms_topk: int = 6000
     max_detections: int = 1000
+
+    def validate(self) -> None:
+        if not 0 <= self.score_threshold < 1:
+            raise ConfigError(f"decode.score_threshold: must be in [0, 1), got {self.score_threshold}")
+        if not 0 < self.nms_iou <= 1:
+            raise ConfigError(f"decode.nms_iou: must be in (0, 1], got {self.nms_iou}")
+        if self.pre_nms_topk < 1 or self.max_detections < 1:
+            raise ConfigError("decode.pre_nms_topk and decode.max_detections: must be >= 1")
+        if self.max_detections > self.pre_nms_topk:
+            raise ConfigError(f"decode.max_detections ({self.max_detections}) must be <= "
+                              f"decode.pre_nms_topk ({self.pre_nms_topk})")
+
+
+@dataclass(frozen=True)
+class EvalCfg(_Section):
+    """Evaluation / inference settings outside the graph: default input size, display
+    threshold, image-size limit."""
+
     size: str = "original"
     display_threshold: float = 0.5
     max_image_pixels: int = 120_000_000  # images declaring more pixels are refused (0: no limit)
 
     def validate(self) -> None:
-        if not 0 <= self.score_threshold < 1:
-            raise ConfigError(f"eval.score_threshold: must be in [0, 1), got {self.score_threshold}")
-        if not 0 < self.nms_iou <= 1:
-            raise ConfigError(f"eval.nms_iou: must be in (0, 1], got {self.nms_iou}")
-        if self.pre_nms_topk < 1 or self.max_detections < 1:
-            raise ConfigError("eval.pre_nms_topk and eval.max_detections: must be >= 1")
-        if self.max_detections > self.pre_nms_topk:
-            raise ConfigError(
-                f"eval.max_detections ({self.max_detections}) must be <= eval.pre_nms_topk ({self.pre_nms_topk})")
         _check_size("eval.size", self.size)
         if self.max_image_pixels < 0:
             raise ConfigError(f"eval.max_image_pixels: must be >= 0 (0 = no limit), got {self.max_image_pixels}")
@@ -315,28 +390,43 @@ class Config:
     model: ModelCfg = field(default_factory=ModelCfg)
     anchors: AnchorCfg = field(default_factory=AnchorCfg)
     data: DataCfg = field(default_factory=DataCfg)
+    match: MatchCfg = field(default_factory=MatchCfg)
+    loss: LossCfg = field(default_factory=LossCfg)
+    solver: SolverCfg = field(default_factory=SolverCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
+    decode: DecodeCfg = field(default_factory=DecodeCfg)
     eval: EvalCfg = field(default_factory=EvalCfg)
 
     def validate(self) -> "Config":
         self.model.validate()
         self.anchors.validate(self.model.num_levels)
-        self.data.validate()
-        self.train.validate()
-        self.eval.validate()
+        for name in ("data", "match", "solver", "train", "decode", "eval"):
+            getattr(self, name).validate()
         return self
 
     def replace(self, **sections: Any) -> "Config":
         return dataclasses.replace(self, **sections).validate()
 
 
-_SECTIONS = {f.name: f.type for f in fields(Config)}
-_SECTION_TYPES = {"model": ModelCfg, "anchors": AnchorCfg, "data": DataCfg, "train": TrainCfg,
-                  "eval": EvalCfg}
+_SECTION_TYPES: Dict[str, type] = {
+    "model": ModelCfg, "anchors": AnchorCfg, "data": DataCfg, "match": MatchCfg, "loss": LossCfg,
+    "solver": SolverCfg, "train": TrainCfg, "decode": DecodeCfg, "eval": EvalCfg}
+_SECTIONS = _SECTION_TYPES
+
+# old spelling (section, key) -> new section: keys that moved out of ``train`` and ``eval``
+LEGACY_KEYS: Dict[Tuple[str, str], str] = {
+    **{("train", k): "match" for k in ("iou_thresh", "ignore_iou")},
+    **{("train", k): "loss" for k in ("neg_ratio", "min_hard_negatives", "box_weight")},
+    **{("train", k): "solver" for k in ("optimizer", "lr", "momentum", "wd", "warmup_epochs",
+                                         "schedule", "step_epochs", "step_factor", "clip_gradient",
+                                         "lr_scaling")},
+    **{("eval", k): "decode" for k in ("score_threshold", "nms_iou", "pre_nms_topk",
+                                        "max_detections")},
+}
 
 
 def _check_type(key: str, value: Any, tp: Any) -> Any:
-    """Check (and lightly coerce: int -> float) ``value`` against annotation ``tp``."""
+    """Check (and lightly coerce: int -> float, list -> tuple) ``value`` against annotation ``tp``."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union:  # Optional[X]
@@ -344,12 +434,10 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
             return None
         inner = [a for a in args if a is not type(None)][0]
         return _check_type(key, value, inner)
-    if origin in (list, List, Sequence):
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
+    if origin in (tuple, list, List, Sequence):  # Tuple[X, ...] (stored form), List[X]
+        if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
-        return [_check_type(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value)]
+        return tuple(_check_type(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
@@ -371,6 +459,53 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
 
 
+def _normalize(data: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A copy of a config dict with every old spelling moved to its new section (``train.lr`` ->
+    ``solver.lr``, ``eval.nms_iou`` -> ``decode.nms_iou``...). Both spellings with different
+    values: :class:`ConfigError` naming both keys."""
+    out: Dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (data or {}).items()}
+    for (old_sec, key), new_sec in LEGACY_KEYS.items():
+        sec = out.get(old_sec)
+        if not isinstance(sec, dict) or key not in sec:
+            continue
+        value = sec.pop(key)
+        # type errors name the key as written
+        _check_type(f"{old_sec}.{key}", value, typing.get_type_hints(_SECTION_TYPES[new_sec])[key])
+        if out.get(new_sec) is None:
+            out[new_sec] = {}
+        target = out[new_sec]
+        if not isinstance(target, dict):
+            continue  # reported by config_from_dict ("expected a mapping")
+        if key in target and target[key] != value:
+            raise ConfigError(f"{old_sec}.{key}={value!r} and {new_sec}.{key}={target[key]!r} both "
+                              f"given ({old_sec}.{key} is the old spelling of {new_sec}.{key}): "
+                              "keep one")
+        target[key] = value
+    return out
+
+
+def _check_keys(data: Mapping[str, Any]) -> None:
+    """Sections and keys of a (normalized) config dict are known and well typed (no
+    cross-field checks: a file with a ``base`` may be incomplete)."""
+    unknown = sorted(set(data) - set(_SECTION_TYPES))
+    if unknown:
+        hint = " (base: is only read from config files)" if unknown[0] == "base" else ""
+        raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(_SECTION_TYPES)}){hint}")
+    for name, sec in data.items():
+        if sec is None:
+            continue
+        cls = _SECTION_TYPES[name]
+        if not isinstance(sec, Mapping):
+            raise ConfigError(f"{name}: expected a mapping, got {type(sec).__name__}")
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(sec) - known)
+        if bad:
+            raise ConfigError(f"{name}.{bad[0]}: unknown key (known keys: {', '.join(sorted(known))})")
+        for k, v in sec.items():
+            _check_type(f"{name}.{k}", v, hints[k])
+
+
 def _section_from_dict(name: str, cls: type, data: Any) -> Any:
     if data is None:
         data = {}
@@ -386,17 +521,17 @@ def _section_from_dict(name: str, cls: type, data: Any) -> Any:
 
 
 def config_from_dict(data: Optional[Mapping[str, Any]]) -> Config:
-    """Build and validate a :class:`Config` from a plain dict (as read from YAML)."""
-    data = dict(data or {})
-    unknown = sorted(set(data) - set(_SECTION_TYPES))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(_SECTION_TYPES)})")
+    """Build and validate a :class:`Config` from a plain dict (as read from YAML; old spellings
+    such as ``train.lr`` or ``eval.score_threshold`` are accepted)."""
+    data = _normalize(data)
+    _check_keys(data)
     sections = {n: _section_from_dict(n, cls, data.get(n)) for n, cls in _SECTION_TYPES.items()}
     return Config(**sections).validate()
 
 
 def config_to_dict(cfg: Config) -> Dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The config as plain dicts and lists (what :func:`dump_config` writes)."""
+    return _deep_list(dataclasses.asdict(cfg))
 
 
 def _set_path(data: Dict[str, Any], dotted: str, value: Any) -> None:
@@ -404,14 +539,18 @@ def _set_path(data: Dict[str, Any], dotted: str, value: Any) -> None:
     if len(parts) != 2 or parts[0] not in _SECTION_TYPES:
         raise ConfigError(f"{dotted}: overrides look like section.key=value "
                           f"(sections: {', '.join(_SECTION_TYPES)})")
-    data.setdefault(parts[0], {})
-    if data[parts[0]] is None:
-        data[parts[0]] = {}
-    data[parts[0]][parts[1]] = value
+    section = LEGACY_KEYS.get((parts[0], parts[1]), parts[0])  # train.lr -> solver.lr
+    data.setdefault(section, {})
+    if data[section] is None:
+        data[section] = {}
+    data[section][parts[1]] = value
 
 
 def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML) to a config dict."""
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a config dict. Old
+    spellings (``train.lr``, ``eval.score_threshold``...) set the key in its new section.
+    Returns the (normalized) dict."""
+    data.update(_normalize(data))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value")
@@ -420,11 +559,7 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
     return data
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> Config:
-    """Load a YAML config (default: the shipped model's) and apply ``--set`` overrides."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+def _read_yaml(path: Path) -> Dict[str, Any]:
     with open(path, "r", encoding="utf-8") as f:
         try:
             data = yaml_load(f)
@@ -432,7 +567,52 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
             raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    data = apply_overrides(dict(data or {}), overrides)
+    return dict(data or {})
+
+
+def _merge(parent: Dict[str, Any], child: Mapping[str, Any]) -> Dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else (lists included) replaces."""
+    out = dict(parent)
+    for k, v in child.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config_dict(path: str | Path, _chain: Tuple[Path, ...] = ()) -> Dict[str, Any]:
+    """The config dict of a YAML file with its ``base:`` chain resolved (deep-merged, old
+    spellings normalized), not yet validated as a whole. Errors name the file they come from."""
+    path = Path(path)
+    if not path.is_file():
+        if _chain:
+            raise ConfigError(f"{_chain[-1]}: base: config file not found: {path}")
+        raise FileNotFoundError(f"config file not found: {path}")
+    real = path.resolve()
+    if real in [p.resolve() for p in _chain]:
+        cycle = " -> ".join(str(p) for p in _chain + (path,))
+        raise ConfigError(f"base: cycle in config inheritance: {cycle}")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    try:
+        data = _normalize(data)
+        _check_keys(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: expected the path of a config file, got {base!r}")
+    parent = load_config_dict(path.parent / base, _chain + (path,))
+    return _merge(parent, data)
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> Config:
+    """Load a YAML config (default: the shipped model's), resolving its ``base:`` chain, and
+    apply ``--set`` overrides."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    data = apply_overrides(load_config_dict(path), overrides)
     try:
         return config_from_dict(data)
     except ConfigError as e:

@@ -17,7 +17,7 @@ from .config import Config, load_config
 from .imageio import ImageError, image_file_problem, read_image  # noqa: F401  (re-exported API)
 from .model.ssd import SSD, SSDInference
 from .model.weights import load_params, mxnet_error_reason  # noqa: F401  (re-exported)
-from .sizes import parse_size, resolve_size
+from .sizes import resolve_size
 
 __all__ = ["Detector", "load_params", "mxnet_error_reason", "check_image", "read_image", "ImageError",
            "image_file_problem",
@@ -101,7 +101,7 @@ class Detector:
         self.cfg = cfg
         self.ctx = ctx or mx.cpu()
         self.ssd = ssd
-        self.net = SSDInference(ssd, cfg.eval)
+        self.net = SSDInference(ssd, cfg.decode)
         self.fused = fused
         self.source = source
         self._hybridize()
@@ -137,9 +137,9 @@ class Detector:
         return cls.from_files(params, config, ctx=ctx, fused=fused, overrides=overrides)
 
     def describe(self) -> Dict[str, Any]:
-        e = self.cfg.eval
+        e = self.cfg.decode
         return {"model": self.source, "width": self.cfg.model.width, "head": self.cfg.model.head,
-                "default_size": e.size, "score_threshold": e.score_threshold, "nms_iou": e.nms_iou,
+                "default_size": self.cfg.eval.size, "score_threshold": e.score_threshold, "nms_iou": e.nms_iou,
                 "pre_nms_topk": e.pre_nms_topk, "max_detections": e.max_detections,
                 "fused": self.fused}
 
@@ -174,7 +174,7 @@ class Detector:
         """Faces in a BGR uint8 image: ``boxes_xyxy_px (K, 4)`` and ``scores (K,)``, best first.
 
         ``size``: 'original', 'WxH' or 'max-side N' (default ``eval.size``); ``threshold``
-        drops scores below it (default: keep everything above ``eval.score_threshold``).
+        drops scores below it (default: keep everything above ``decode.score_threshold``).
         """
         x, scale = self.preprocess(image_bgr, size)
         ids, scores, boxes = self.net(x)

@@ -16,13 +16,13 @@ and at most the config's ``anchors.max_input_size``), or an absolute size (``WxH
 Merging (the boxes of every pass pooled):
 
 * ``nms``: greedy NMS, a box suppressed by a higher-scored one with IoU > ``iou`` (default: the
-  config's ``eval.nms_iou``, as inside the model);
+  config's ``decode.nms_iou``, as inside the model);
 * ``vote``: box voting as in the WIDER FACE test code of S3FD / PyramidBox / DSFD: the best
   remaining box and every box with IoU >= ``iou`` (default 0.3) with it form a cluster, replaced by
   the score-weighted mean box with the cluster's highest score. Unlike that code, a cluster of
   a single box is kept (it drops them).
 
-At most ``eval.max_detections`` boxes are kept, best first. ``threshold`` is passed to every pass
+At most ``decode.max_detections`` boxes are kept, best first. ``threshold`` is passed to every pass
 (exact for NMS; box voting then averages only boxes above it).
 """
 from __future__ import annotations
@@ -147,12 +147,12 @@ class TTADetector:
         self.scales = parse_scales(scales)
         self.flip = bool(flip)
         self.merge = merge
-        cfg_eval = getattr(getattr(detector, "cfg", None), "eval", None)
+        cfg_decode = getattr(getattr(detector, "cfg", None), "decode", None)
         if iou is None:
-            iou = getattr(cfg_eval, "nms_iou", 0.4) if merge == "nms" else DEFAULT_VOTE_IOU
+            iou = getattr(cfg_decode, "nms_iou", 0.4) if merge == "nms" else DEFAULT_VOTE_IOU
         self.iou = float(iou)
         if max_detections is None:
-            max_detections = getattr(cfg_eval, "max_detections", None)
+            max_detections = getattr(cfg_decode, "max_detections", None)
         self.max_detections = max_detections
 
     def __getattr__(self, name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ssd_mnv2.config import Config, config_from_dict
+from ssd_mnv2.config import LEGACY_KEYS, Config, config_from_dict
 
 
 def draw_face(img: np.ndarray, x: int, y: int, w: int, h: int, rng: np.random.Generator) -> None:
@@ -73,17 +73,19 @@ def tiny_config_dict(data_root: Optional[Path] = None, out_dir: Optional[Path] =
         "anchors": {"sizes": [[16], [32], [48], [64], [90]], "ratios": [[1.0]] * 5,
                     "max_input_size": 512},
         "data": {"num_workers": 0, "crop_scale": [0.5, 1.0]},
+        "solver": {"optimizer": "adam", "lr": 0.001},
         "train": {"batch_size": 2, "epochs": 2, "pretrained_backbone": "none", "eval_every": 0,
-                  "optimizer": "adam", "lr": 0.001, "seed": 1, "freeze_bn": False},
-        "eval": {"max_detections": 100, "pre_nms_topk": 400},
+                  "seed": 1, "freeze_bn": False},
+        "decode": {"max_detections": 100, "pre_nms_topk": 400},
     }
     if data_root is not None:
         d["data"].update({"train_images": str(data_root / "images"), "train_labels": str(data_root / "labels.txt"),
                           "val_images": str(data_root / "images"), "val_labels": str(data_root / "labels.txt")})
     if out_dir is not None:
         d["train"]["out_dir"] = str(out_dir)
-    for k, v in sections.items():
-        d.setdefault(k, {}).update(v)
+    for k, v in sections.items():  # old spellings (train={"lr": ...}) go to their new section
+        for key, value in v.items():
+            d.setdefault(LEGACY_KEYS.get((k, key), k), {})[key] = value
     return d
 
 

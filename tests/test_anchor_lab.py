@@ -126,7 +126,7 @@ def test_suggest_writes_a_loadable_config(tmp_path):
     assert again.anchors.sizes == new.anchors.sizes and again.model.num_levels == 4
     assert again.train.out_dir == "runs/anchors/suggested"  # never the base config's run folder
     assert report["per_level"][0]["faces"] == 60 and report["per_level"][3]["faces"] == 0
-    assert new.anchors.ratios[0] == [0.8]
+    assert new.anchors.ratios[0] == (0.8,)
     assert report["mean_centred_iou"] > 0.85
     # 5 levels from a 4-level base: one more extra level
     five, _ = lab.suggest_anchors(cfg, levels=5, k_per_level=1, faces=fs)
@@ -141,14 +141,23 @@ def test_summary_total_equals_generate_anchors(path):
     assert f"total anchors: {info['total_anchors']}" in text
 
 
-def test_shipped_anchor_configs_differ_only_in_anchors():
+def test_anchor_experiments_differ_only_in_anchors():
+    """The anchor experiments inherit (base:) from square_1.yaml, whose network, data and decoder
+    are the shipped model's; each changes only the anchors (and its run folder)."""
+    import dataclasses
+
     shipped = load_config()
     names = {p.stem for p in ANCHOR_CONFIGS}
     assert {"founding_ratios_0.5_1_2", "square_1", "ratio_1_0.8", "dense_small"} <= names
+    square = load_config(ROOT / "configs/anchors/square_1.yaml")
+    assert square.anchors == shipped.anchors
     for p in ANCHOR_CONFIGS:
         c = load_config(p)
-        assert c.model == shipped.model and c.data == shipped.data and c.eval == shipped.eval
-    assert load_config(ROOT / "configs/anchors/ratio_1_0.8.yaml").anchors.ratios[0] == [1.0, 0.8]
+        assert (c.model, c.data, c.decode, c.eval) == (shipped.model, shipped.data, shipped.decode, shipped.eval)
+        assert c.train.out_dir == f"runs/anchors/{p.stem}"
+        assert c.replace(anchors=square.anchors,
+                         train=dataclasses.replace(c.train, out_dir=square.train.out_dir)) == square
+    assert load_config(ROOT / "configs/anchors/ratio_1_0.8.yaml").anchors.ratios[0] == (1.0, 0.8)
 
 
 def test_cli_anchors_summary_prints_total(capsys):

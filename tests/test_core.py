@@ -31,7 +31,9 @@ def test_default_config_loads_and_derives_levels():
     ({"bogus": {}}, "bogus"),
     ({"anchors": {"ratios": [[1.0], [1.0], [0.0], [1.0], [1.0]]}}, "anchors.ratios[2]"),
     ({"anchors": {"sizes": [[16], [32], [48], [64]]}}, "anchors.sizes"),
-    ({"train": {"lr": "fast"}}, "train.lr"),
+    ({"train": {"lr": "fast"}}, "train.lr"),  # old spelling of solver.lr: named as written
+    ({"solver": {"lr": "fast"}}, "solver.lr"),
+    ({"decode": {"nms_iou": 1.5}}, "decode.nms_iou"),
     ({"train": {"batch_size": 2.5}}, "train.batch_size"),
     ({"model": {"head": "yolo"}}, "model.head"),
 ])
@@ -48,8 +50,8 @@ def test_config_override_and_unknown_override(tmp_path):
     p = tmp_path / "c.yaml"
     import yaml
     p.write_text(yaml.safe_dump(tiny_config_dict()))
-    cfg = load_config(p, ["train.lr=0.05", "model.head=ssdlite"])
-    assert cfg.train.lr == 0.05 and cfg.model.head == "ssdlite"
+    cfg = load_config(p, ["solver.lr=0.05", "model.head=ssdlite"])
+    assert cfg.solver.lr == 0.05 and cfg.model.head == "ssdlite"
     with pytest.raises(ConfigError, match="train.nope"):
         load_config(p, ["train.nope=1"])
 
@@ -166,7 +168,7 @@ def test_hybridized_equals_imperative(head):
 def test_export_and_symbolblock_imports_identical(tmp_path):
     cfg = tiny_config()
     net = build_ssd(cfg)
-    inf = SSDInference(net, cfg.eval)
+    inf = SSDInference(net, cfg.decode)
     inf.hybridize()
     x = mx.nd.random.uniform(0, 255, (1, 3, 96, 128))
     ref = [o.asnumpy() for o in inf(x)]
@@ -189,7 +191,7 @@ def test_detector_predict_boxes_in_original_pixels():
         assert boxes.ndim == 2 and boxes.shape[1] == 4 and len(scores) == len(boxes)
         assert (boxes[:, [0, 2]] <= 200).all() and (boxes[:, [1, 3]] <= 120).all()
         assert np.all(np.diff(scores) <= 1e-6)  # sorted by score
-        assert len(boxes) <= cfg.eval.max_detections
+        assert len(boxes) <= cfg.decode.max_detections
 
 
 # ---------------------------------------------------------------- bad input
@@ -226,7 +228,7 @@ def test_threshold_inside_graph_gives_the_same_boxes():
     img = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
     low = Detector(cfg, ssd, fused=False)
     t = float(np.quantile(low.predict(img)[1], 0.6))  # a threshold that keeps some boxes
-    high = Detector(cfg.replace(eval=dataclasses.replace(cfg.eval, score_threshold=t)), ssd, fused=False)
+    high = Detector(cfg.replace(decode=dataclasses.replace(cfg.decode, score_threshold=t)), ssd, fused=False)
     b1, s1 = low.predict(img, threshold=t)
     b2, s2 = high.predict(img, threshold=t)
     assert len(s1) > 3

@@ -127,7 +127,7 @@ def test_wider_dataset_rgb_order(tmp_path):
 def test_wider_box_outside_image_error_and_skip(tmp_path):
     labels = GOOD_LABELS.replace("10 10 20 30", "80 10 30 30")  # x2 = 110 > 96 + 2
     img_dir, label = _make_wider(tmp_path, labels)
-    with pytest.raises(LabelError, match=rf"gt\.txt:3: .*outside"):
+    with pytest.raises(LabelError, match=r"gt\.txt:3: .*outside"):
         WiderFaceDataset(img_dir, label)
     with pytest.warns(UserWarning) as rec:
         ds = WiderFaceDataset(img_dir, label, skip_bad=True)

@@ -153,7 +153,7 @@ def test_one_backend_vocabulary_for_cli_bench_and_make_detector():
 
 @pytest.fixture(scope="module")
 def det():
-    cfg = tiny_config(eval={"max_detections": 50, "pre_nms_topk": 200})
+    cfg = tiny_config(decode={"max_detections": 50, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     return Detector(cfg, ssd, fused=False, source="random")

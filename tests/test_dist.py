@@ -73,10 +73,10 @@ print("saved rank", captured["rank"], flush=True)
 def make_job(tmp_path: Path, n_images: int = 8, **train) -> Path:
     """Synthetic WIDER data + a tiny dist_sync SGD config; returns the config path."""
     write_wider(tmp_path / "data", n_images=n_images, seed=3)
-    tr = {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "warmup_epochs": 0.0, "epochs": 50,
-          "kvstore": "dist_sync", "hybridize": True, "batch_size": 2}
-    tr.update(train)
-    d = tiny_config_dict(tmp_path / "data", tmp_path / "out", train=tr)
+    tr = {"epochs": 50, "kvstore": "dist_sync", "hybridize": True, "batch_size": 2}
+    tr.update(train)  # old spellings (lr_scaling=...) are moved by tiny_config_dict
+    d = tiny_config_dict(tmp_path / "data", tmp_path / "out", train=tr,
+                         solver={"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "warmup_epochs": 0.0})
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(d))
     return path
@@ -129,11 +129,11 @@ def reference_params(cfg_path: Path, steps: int, num_workers: int = 2):
     dataset = build_dataset(cfg, "train")
     shards = [build_train_samples(cfg, dataset, r, num_workers) for r in range(num_workers)]
     ipe = (len(dataset) // num_workers) // t.batch_size
-    base_lr = t.lr * num_workers  # lr_scaling: linear
+    base_lr = cfg.solver.lr * num_workers  # lr_scaling: linear
     params = {k: v for k, v in net._collect_params_with_prefix().items() if v.grad_req != "null"}
-    trainer = gluon.Trainer(list(params.values()), "sgd", {"learning_rate": base_lr, "wd": t.wd, "momentum": t.momentum,
+    trainer = gluon.Trainer(list(params.values()), "sgd", {"learning_rate": base_lr, "wd": cfg.solver.wd, "momentum": cfg.solver.momentum,
                                             "rescale_grad": 1.0 / num_workers}, kvstore=None)
-    loss_fn = MultiBoxLoss(t.neg_ratio, t.box_weight, t.min_hard_negatives)
+    loss_fn = MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives)
     iters = {}
     for step in range(steps):
         epoch = step // ipe
@@ -152,7 +152,7 @@ def reference_params(cfg_path: Path, steps: int, num_workers: int = 2):
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]  # float32, as the server
         for p, g in zip(params.values(), grads):
             p.grad()[:] = g
-        trainer.set_learning_rate(lr_at(t, step, ipe, base_lr))
+        trainer.set_learning_rate(lr_at(cfg, step, ipe, base_lr))
         trainer.step(1)
     init = build_init(cfg)
     return ({k: v.data().asnumpy() for k, v in params.items()}, init)
@@ -278,10 +278,10 @@ def test_server_lr_scheduler_follows_the_schedule_after_pickling():
     update per worker push, so num_update // num_workers is the global step."""
     import pickle
 
-    from ssd_mnv2.config import TrainCfg
+    from ssd_mnv2.config import Config, SolverCfg, TrainCfg
     from ssd_mnv2.engine.schedule import ServerLRScheduler, lr_at
 
-    t = TrainCfg(lr=0.01, epochs=4, warmup_epochs=0.5, schedule="cosine")
+    t = Config(solver=SolverCfg(lr=0.01, warmup_epochs=0.5, schedule="cosine"), train=TrainCfg(epochs=4))
     sched = ServerLRScheduler(t, iters_per_epoch=10, base_lr=0.02, num_workers=2, start_step=5)
     opt = mx.optimizer.create("sgd", learning_rate=0.02, lr_scheduler=sched)
     server_opt = pickle.loads(pickle.dumps(opt, 0))  # what KVStore.set_optimizer sends

@@ -351,7 +351,7 @@ def test_tta_sizes_flip_and_a_real_backend(tmp_path):
     assert tta.pass_sizes(200, 100, "max-side 400") == ["max-side 400", "200x100", "600x300", "max-side 64"]
     assert tta.pass_sizes(100, 40)[1] == "50x32"  # at least 32 px
 
-    cfg = tiny_config(eval={"max_detections": 20, "pre_nms_topk": 200})
+    cfg = tiny_config(decode={"max_detections": 20, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     det = Detector(cfg, ssd, fused=False)

@@ -11,7 +11,7 @@ from ssd_mnv2.predictor import Detector
 
 def _model(num_classes=1):
     names = ["face"] if num_classes == 1 else ["face", "other"]
-    cfg = tiny_config(model={"class_names": names}, eval={"max_detections": 50, "pre_nms_topk": 200})
+    cfg = tiny_config(model={"class_names": names}, decode={"max_detections": 50, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     rng = np.random.default_rng(0)

@@ -1,7 +1,6 @@
 """detect on images/folders/globs, drawing and blur, the video/webcam loop (tiny random model)."""
 import json
 import os
-from pathlib import Path
 
 import cv2
 import mxnet as mx
@@ -17,7 +16,7 @@ from ssd_mnv2.viz import blur_faces, draw_detections
 
 @pytest.fixture(scope="module")
 def detector():
-    cfg = tiny_config(eval={"display_threshold": 0.0, "max_detections": 20, "pre_nms_topk": 200})
+    cfg = tiny_config(eval={"display_threshold": 0.0}, decode={"max_detections": 20, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     return Detector(cfg, ssd)
@@ -163,7 +162,7 @@ def test_video_source_errors(tmp_path, detector):
 def test_fused_equals_plain(tmp_path):
     """oneDNN-fused (conv+BN+ReLU folded) vs plain hybridized outputs, at several input sizes.
     Tolerance: scores 1e-4 absolute, boxes 1e-2 px (float32 re-association of the folded BN)."""
-    cfg = tiny_config(eval={"max_detections": 50, "pre_nms_topk": 200})
+    cfg = tiny_config(decode={"max_detections": 50, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     rng = np.random.default_rng(0)

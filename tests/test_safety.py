@@ -56,7 +56,7 @@ def _digests(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def detector():
-    cfg = tiny_config(eval={"display_threshold": 0.0, "max_detections": 20, "pre_nms_topk": 200})
+    cfg = tiny_config(eval={"display_threshold": 0.0}, decode={"max_detections": 20, "pre_nms_topk": 200})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     return Detector(cfg, ssd, fused=False)
@@ -121,7 +121,7 @@ def test_export_refuses_to_overwrite_the_model_it_reads(tmp_path, capsys):
     dump_config(cfg, tmp_path / "m.yaml")
     before = _digests(tmp_path)
     rc = cli.main(["export", "--params", str(tmp_path / "m.params"), "--out", str(tmp_path), "--name", "m",
-                   "--set", "eval.nms_iou=0.3", "--size", "96x96"])
+                   "--set", "decode.nms_iou=0.3", "--size", "96x96"])
     err = capsys.readouterr().err
     assert rc == 2 and "m.yaml" in err and "--out/--name" in err, err
     assert _digests(tmp_path) == before
@@ -220,11 +220,12 @@ def test_floats_written_as_people_write_them(tmp_path):
     d = tiny_config_dict()
     p.write_text(yaml.safe_dump(d).replace("lr: 0.001", "lr: 1e-4"))
     assert "lr: 1e-4" in p.read_text()
-    assert load_config(p).train.lr == pytest.approx(1e-4)
-    cfg = load_config(p, ["train.lr=1e-4", "train.wd=5E-5", "train.momentum=.95", "train.step_factor=1.0e1",
-                          "train.log_interval=1e2", "train.batch_size=4"])
+    assert load_config(p).solver.lr == pytest.approx(1e-4)
+    cfg = load_config(p, ["solver.lr=1e-4", "solver.wd=5E-5", "train.momentum=.95", "train.step_factor=1.0e1",
+                          "train.log_interval=1e2", "train.batch_size=4"])  # (train.momentum etc.: old spellings)
+    s = cfg.solver
+    assert (s.lr, s.wd, s.momentum, s.step_factor) == (1e-4, 5e-5, 0.95, 10.0)
     t = cfg.train
-    assert (t.lr, t.wd, t.momentum, t.step_factor) == (1e-4, 5e-5, 0.95, 10.0)
     assert t.log_interval == 100 and isinstance(t.log_interval, int)  # a whole number: an integer
     assert t.batch_size == 4 and isinstance(t.batch_size, int)  # integers stay integers
     assert load_config(p, ["train.ctx=1e-4x"]).train.ctx == "1e-4x"  # not a number: a string

@@ -51,12 +51,39 @@ def test_resume_is_exact(data, tmp_path):
     fit(cfg_b, max_iters=3, progress=False)
     st = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
     assert (st["epoch"], st["iteration"], st["global_step"]) == (0, 3, 3)
-    assert st["lr"] == pytest.approx(lr_at(cfg_b.train, 2, 4))
+    assert st["lr"] == pytest.approx(lr_at(cfg_b, 2, 4))
     fit(cfg_b, resume=True, max_iters=3, progress=False)
     st_a = load_checkpoint(latest_checkpoint(tmp_path / "a"))["state"]
     st_b = load_checkpoint(latest_checkpoint(tmp_path / "b"))["state"]
     assert st_a["global_step"] == st_b["global_step"] == 6
     assert st_a["lr"] == pytest.approx(st_b["lr"])
+    pa, pb = _params(tmp_path / "a"), _params(tmp_path / "b")
+    for k in pa:
+        np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_run_folder_in_the_old_flat_format_resumes_exactly(data, tmp_path):
+    """A run written before the match/loss/solver/decode sections (train.lr, eval.nms_iou...
+    in its config.yaml files) resumes with a new-format config, exactly as an uninterrupted run."""
+    import yaml
+
+    from ssd_mnv2.config import LEGACY_KEYS
+
+    def to_old_format(path):
+        d = yaml.safe_load(path.read_text())
+        for (old, key), new in LEGACY_KEYS.items():
+            d[old][key] = d[new].pop(key)
+        for new in set(LEGACY_KEYS.values()):
+            assert not d.pop(new)
+        path.write_text(yaml.safe_dump(d, sort_keys=False))
+
+    fit(tiny_config(data, tmp_path / "a"), max_iters=5, progress=False)
+    cfg_b = tiny_config(data, tmp_path / "b")
+    fit(cfg_b, max_iters=3, progress=False)
+    for f in [tmp_path / "b" / "config.yaml"] + list((tmp_path / "b").glob("checkpoints/*/config.yaml")):
+        to_old_format(f)
+        assert "lr" in yaml.safe_load(f.read_text())["train"]
+    fit(cfg_b, resume=True, max_iters=2, progress=False)
     pa, pb = _params(tmp_path / "a"), _params(tmp_path / "b")
     for k in pa:
         np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
@@ -108,12 +135,13 @@ def test_two_cpu_contexts(data, tmp_path):
 
 
 def test_lr_schedule_warmup_cosine_step():
-    from ssd_mnv2.config import TrainCfg
-    t = TrainCfg(lr=0.1, epochs=10, warmup_epochs=1, schedule="cosine")
+    from ssd_mnv2.config import Config, SolverCfg, TrainCfg
+    t = Config(solver=SolverCfg(lr=0.1, warmup_epochs=1, schedule="cosine"), train=TrainCfg(epochs=10))
     assert lr_at(t, 0, 10) == pytest.approx(0.01)
     assert lr_at(t, 10, 10) == pytest.approx(0.1)
     assert lr_at(t, 100, 10) == pytest.approx(0.001)
-    s = TrainCfg(lr=0.1, epochs=10, warmup_epochs=0, schedule="step", step_epochs=[5, 8], step_factor=0.1)
+    s = Config(solver=SolverCfg(lr=0.1, warmup_epochs=0, schedule="step", step_epochs=[5, 8], step_factor=0.1),
+               train=TrainCfg(epochs=10))
     assert [round(lr_at(s, e * 10, 10), 6) for e in (0, 5, 8)] == [0.1, 0.01, 0.001]
 
 

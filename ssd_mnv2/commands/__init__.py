@@ -13,7 +13,7 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--config", required=required, default=None,
                    help="YAML config (default: the shipped model's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.lr=0.001 (repeatable)")
+                   help="override a config value, e.g. --set solver.lr=0.001 (repeatable)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def display_overrides(args) -> list:
-    """``args.overrides`` plus ``eval.score_threshold`` = the display threshold (--threshold or
+    """``args.overrides`` plus ``decode.score_threshold`` = the display threshold (--threshold or
     the config's ``eval.display_threshold``).
 
     Greedy NMS keeps exactly the same boxes above a threshold whether or not lower-scored boxes
@@ -47,7 +47,7 @@ def display_overrides(args) -> list:
         cfg_path = args.config or (None if args.params is None else str(Path(args.params).with_suffix(".yaml")))
         t = load_config(cfg_path or shipped_model_files(name)[1],
                         args.overrides).eval.display_threshold
-    return list(args.overrides) + [f"eval.score_threshold={min(float(t), 0.999)}"]
+    return list(args.overrides) + [f"decode.score_threshold={min(float(t), 0.999)}"]
 
 
 def model_name(args) -> "str | None":
@@ -149,7 +149,7 @@ def add_tta_args(p) -> None:
     g.add_argument("--tta-merge", default="nms", choices=["nms", "vote"],
                    help="merge the passes' boxes by NMS (default) or box voting (score-weighted mean)")
     g.add_argument("--tta-iou", type=_unit_float, default=None,
-                   help="IoU of the merge (default: the config's eval.nms_iou for nms, 0.3 for vote)")
+                   help="IoU of the merge (default: the config's decode.nms_iou for nms, 0.3 for vote)")
 
 
 def tta_detector(det, args):

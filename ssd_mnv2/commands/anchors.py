@@ -175,8 +175,8 @@ def run_suggest(args) -> int:
     print(f"rule: {report['rule']}")
     for lv in report["per_level"]:
         print(f"  level {lv['level']} stride {lv['stride']:>4} range {lv['range'][0]:g}-{lv['range'][1]:g} px: "
-              f"{lv['faces']:>6} faces -> sizes {cfg.anchors.sizes[lv['level']]} ratios "
-              f"{cfg.anchors.ratios[lv['level']]}" + (f" (k-means mean IoU {lv['mean_iou']})"
+              f"{lv['faces']:>6} faces -> sizes {list(cfg.anchors.sizes[lv['level']])} ratios "
+              f"{list(cfg.anchors.ratios[lv['level']])}" + (f" (k-means mean IoU {lv['mean_iou']})"
                                                        if lv.get("mean_iou") is not None else
                                                        f" ({lv.get('note', '')})"))
     print(f"mean centred IoU of the faces with their level's best anchor shape: "

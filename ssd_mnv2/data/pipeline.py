@@ -115,8 +115,8 @@ def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 
     d = cfg.data
     s = cfg.model.image_size
     augment = build_augment(cfg)
-    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.train.iou_thresh, cfg.anchors.variances,
-                            cfg.train.ignore_iou)
+    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.match.iou_thresh, cfg.anchors.variances,
+                            cfg.match.ignore_iou)
     indices = list(range(rank, len(dataset), num_workers))
     return TrainSamples(dataset, augment, encoder, cfg.train.seed, indices,
                         ignore_invalid=d.invalid_faces == "ignore")

@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Tuple
 
 import numpy as np
 

@@ -5,7 +5,7 @@ Exported graphs take **one float32 BGR image, NCHW, values 0..255** (``cv2.imrea
 resized to the chosen size, transposed to (1, 3, H, W), cast to float32). The BGR->RGB swap and
 the [-1, 1] normalisation are inside the graph; resizing is the caller's job. Outputs (the
 "full" graph): ``ids (1, K, 1)``, ``scores (1, K, 1)``, ``boxes_xyxy (1, K, 4)`` in input
-pixels, best first, rows with id -1 empty (K = ``eval.max_detections``).
+pixels, best first, rows with id -1 empty (K = ``decode.max_detections``).
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def export_mxnet(detector: Detector, out_dir: Union[str, Path], size=None, name:
     out.mkdir(parents=True, exist_ok=True)
     wh = parse_wh(size, detector.cfg)
     prefix = str(out / name)
-    export_block(BGRInput(SSDInference(detector.ssd, detector.cfg.eval)), prefix, wh)
+    export_block(BGRInput(SSDInference(detector.ssd, detector.cfg.decode)), prefix, wh)
     detector._hybridize()  # tracing re-hybridized the shared SSD: restore the detector's mode
     dump_config(detector.cfg, prefix + ".yaml")
     meta = {"format": "mxnet", "input": {"name": "data", "layout": "NCHW", "channels": "BGR",

@@ -103,7 +103,7 @@ def export_onnx(detector: Detector, out_dir: Union[str, Path], size=None, name: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = str(out / f"{name}.onnx")
-    inner = SSDInference(detector.ssd, cfg.eval) if graph == "full" else detector.ssd
+    inner = SSDInference(detector.ssd, cfg.decode) if graph == "full" else detector.ssd
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "m")
         block = BGRInput(inner)
@@ -168,10 +168,10 @@ def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors_cxcywh
     Boxes are decoded by :class:`~ssd_mnv2.boxes.BoxCoder` (the graph's coder).
 
     Vectorised: scores are thresholded first and only the surviving anchors are decoded.
-    ``threshold`` (e.g. the display threshold) raises ``eval.score_threshold`` *before* NMS;
+    ``threshold`` (e.g. the display threshold) raises ``decode.score_threshold`` *before* NMS;
     greedy NMS makes that exact: a box can only be suppressed by a higher-scored one, so the
     boxes scoring >= threshold are the same as with NMS over everything then filtering."""
-    e = cfg.eval
+    e = cfg.decode
     t = e.score_threshold if threshold is None else max(e.score_threshold, float(threshold))
     logits = cls_logits.astype(np.float32, copy=False)
     if logits.shape[1] == 2:  # softmax over (background, face) == sigmoid of the difference
@@ -233,9 +233,9 @@ class OnnxDetector:
     backend = "onnxruntime"
 
     def describe(self) -> Dict[str, Any]:
-        e = self.cfg.eval
+        e = self.cfg.decode
         return {"model": self.source, "backend": self.backend, "graph": self.graph,
-                "width": self.cfg.model.width, "default_size": e.size, "score_threshold": e.score_threshold,
+                "width": self.cfg.model.width, "default_size": self.cfg.eval.size, "score_threshold": e.score_threshold,
                 "nms_iou": e.nms_iou, "max_detections": e.max_detections, "threads": self.threads}
 
     input_size = Detector.input_size

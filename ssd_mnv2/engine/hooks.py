@@ -129,7 +129,7 @@ class NanGuardHook(Hook):
                 f"loss is {loss} at epoch {run.epoch + 1}, iteration {run.iteration + 1} "
                 f"(global step {run.state['global_step']}, lr {run.lr:.3g}); stopping without "
                 f"updating. The last good checkpoint ({run.out_dir / 'last.json'}) is intact; "
-                "lower train.lr or check the data, then --resume.")
+                "lower solver.lr or check the data, then --resume.")
 
 
 class EvaluationHook(Hook):
@@ -230,10 +230,9 @@ class CheckpointHook(Hook):
     @staticmethod
     def save(run: TrainRun, epoch: int, iteration: int) -> None:
         """Save a resumable checkpoint at (``epoch``, ``iteration``) and point last.json at it."""
-        t = run.cfg.train
         s = dict(run.state)
         s.update(epoch=epoch, iteration=iteration, rng=rng_state(), iters_per_epoch=run.iters_per_epoch,
-                 lr=lr_at(t, max(0, run.state["global_step"] - 1), run.iters_per_epoch,
+                 lr=lr_at(run.cfg, max(0, run.state["global_step"] - 1), run.iters_per_epoch,
                           run.base_lr))  # the last step's
         save_checkpoint(run.out_dir, run.net, run.trainer, run.cfg, s)
 

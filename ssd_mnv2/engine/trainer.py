@@ -171,13 +171,13 @@ def _prepare(cfg: Config, resume: bool, ctx: Optional[Sequence[mx.Context]]) -> 
     _seed_everything(t.seed)
     net, loaded = _build_net(cfg, ctx, ck, state)
     samples, iters_per_epoch = _train_data(cfg, rank, num_workers)
-    base_lr = t.lr * (num_workers if t.lr_scaling == "linear" else 1)
+    base_lr = cfg.solver.lr * (num_workers if cfg.solver.lr_scaling == "linear" else 1)
     trainer, on_servers = _make_trainer(cfg, net, kv, rank, num_workers, state, iters_per_epoch, base_lr)
     if loaded is not None:
         _restore_training_state(trainer, net, loaded, state, on_servers)
     history = list(state.get("history", []))
     return TrainRun(cfg=cfg, net=net, trainer=trainer,
-                    loss_fn=MultiBoxLoss(t.neg_ratio, t.box_weight, t.min_hard_negatives),
+                    loss_fn=MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives),
                     ctx=ctx, out_dir=out_dir, samples=samples, state=state,
                     iters_per_epoch=iters_per_epoch, base_lr=base_lr, is_main=rank == 0,
                     on_servers=on_servers, history=history, epoch=state["epoch"],
@@ -250,21 +250,21 @@ def _optimizer_args(cfg: Config, state: Dict[str, Any], iters_per_epoch: int, ba
                     num_workers: int) -> Dict[str, Any]:
     """The optimizer's arguments (LR at the current step, weight decay, gradient scaling, ...)."""
     t = cfg.train
-    opt_args: Dict[str, Any] = {"learning_rate": lr_at(t, state["global_step"], iters_per_epoch, base_lr),
-                                "wd": t.wd,
+    opt_args: Dict[str, Any] = {"learning_rate": lr_at(cfg, state["global_step"], iters_per_epoch, base_lr),
+                                "wd": cfg.solver.wd,
                                 # the loss is already normalised by the positives of all devices,
                                 # so the summed per-device gradients are the batch gradient
                                 "rescale_grad": 1.0}
     if t.kvstore.startswith("dist") and num_workers > 1:
         # dist_* kvstores sum the workers' gradients: average them (as Horovod does), so that
-        # train.lr_scaling alone decides how the LR grows with the global batch
+        # solver.lr_scaling alone decides how the LR grows with the global batch
         opt_args["rescale_grad"] /= num_workers
-    if t.optimizer == "sgd":
-        opt_args["momentum"] = t.momentum
-    if t.clip_gradient > 0:
-        opt_args["clip_gradient"] = t.clip_gradient
+    if cfg.solver.optimizer == "sgd":
+        opt_args["momentum"] = cfg.solver.momentum
+    if cfg.solver.clip_gradient > 0:
+        opt_args["clip_gradient"] = cfg.solver.clip_gradient
     if t.kvstore == "dist_async":  # the optimizer is pickled to the servers: the LR schedule
-        opt_args["lr_scheduler"] = ServerLRScheduler(t, iters_per_epoch, base_lr, num_workers,  # too
+        opt_args["lr_scheduler"] = ServerLRScheduler(cfg, iters_per_epoch, base_lr, num_workers,  # too
                                                      start_step=state["global_step"])
     return opt_args
 
@@ -281,10 +281,10 @@ def _make_trainer(cfg: Config, net: SSD, kv, rank: int, num_workers: int, state:
     if t.kvstore == "horovod":
         import horovod.mxnet as hvd
 
-        trainer = hvd.DistributedTrainer(params, t.optimizer, opt_args)
+        trainer = hvd.DistributedTrainer(params, cfg.solver.optimizer, opt_args)
         hvd.broadcast_parameters(net.collect_params(), root_rank=0)  # same start on every worker
         return trainer, on_servers
-    trainer = gluon.Trainer(params, t.optimizer, opt_args, kvstore=kv,
+    trainer = gluon.Trainer(params, cfg.solver.optimizer, opt_args, kvstore=kv,
                             update_on_kvstore=True if on_servers else
                             False if t.kvstore != "local" else None)
     if t.kvstore.startswith("dist"):
@@ -364,7 +364,7 @@ def _batches(run: TrainRun) -> Iterator[Tuple[mx.nd.NDArray, ...]]:
 
 def _step(run: TrainRun, hooks: Sequence[Hook], batch) -> Dict[str, float]:
     """One optimizer step on ``batch`` at the schedule's LR; returns the summed losses."""
-    run.lr = lr_at(run.cfg.train, run.state["global_step"], run.iters_per_epoch, run.base_lr)
+    run.lr = lr_at(run.cfg, run.state["global_step"], run.iters_per_epoch, run.base_lr)
     if not run.on_servers:  # dist_async: the servers' ServerLRScheduler sets it
         run.trainer.set_learning_rate(run.lr)
     cls_l, box_l, total_l = _forward_backward(run, hooks, batch)

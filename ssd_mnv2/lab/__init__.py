@@ -36,7 +36,7 @@ Conventions
   each anchor config then lays its own anchors on those inputs.
 * **Coverage**: for each face, IoU with every anchor of its image's input; a face is *covered*
   at ``t`` when its best IoU is ``>= t``. Matched anchors = anchors with IoU ``>= 0.5`` (what
-  the target encoder's threshold matching uses with ``train.iou_thresh = 0.5``, before the
+  the target encoder's threshold matching uses with ``match.iou_thresh = 0.5``, before the
   bipartite best-anchor match which gives every face one anchor anyway).
 """
 from __future__ import annotations

@@ -60,8 +60,8 @@ def coverage(anchor_cfg: ConfigLike, faces: FaceSet, thresholds: Sequence[float]
     rows = [dict(bin=lab, **agg(bins == k)) for k, lab in enumerate(BIN_LABELS)]
     S = cfg.model.image_size
     return {"name": nm, "anchors": int(sum(anchor_counts(cfg, S, S))), "input": f"{S}x{S}",
-            "per_location": cfg.anchors.per_location(), "sizes": cfg.anchors.sizes,
-            "ratios": cfg.anchors.ratios, "thresholds": [t_hi, t_lo], "measure": faces.describe(),
+            "per_location": cfg.anchors.per_location(), "sizes": [list(s) for s in cfg.anchors.sizes],
+            "ratios": [list(r) for r in cfg.anchors.ratios], "thresholds": [t_hi, t_lo], "measure": faces.describe(),
             "bins": rows, "overall": dict(bin="all", **agg(np.ones(len(best_iou), bool))),
             "seconds": round(time.perf_counter() - t0, 2),
             "_per_face": {"best_iou": best_iou, "matched_50": n_match, "size": sizes}}

@@ -183,7 +183,7 @@ def draw_level_anchors(image_rgb: np.ndarray, cfg: ConfigLike, png: Optional[Uni
                     k += 1
             a.plot([cx], [cy], "+", color="yellow", ms=6)
         a.set_title(f"level {lv}: stride {s}, {fh}x{fw} cells, {cfg.anchors.per_location()[lv]}/loc\n"
-                    f"sizes {cfg.anchors.sizes[lv]} ratios {cfg.anchors.ratios[lv]}", fontsize=8)
+                    f"sizes {list(cfg.anchors.sizes[lv])} ratios {list(cfg.anchors.ratios[lv])}", fontsize=8)
         a.set_xlim(lim[0] - 4, lim[2] + 4)
         a.set_ylim(lim[3] + 4, lim[1] - 4)
         a.axis("off")

@@ -62,7 +62,7 @@ def run_sweep(configs: Sequence[Union[str, Path]], epochs: int = 1,
         ov = [f"train.out_dir={run_dir}", f"train.epochs={int(epochs)}",
               f"train.max_iters_per_epoch={int(max_iters_per_epoch)}",
               f"train.batch_size={int(batch_size)}", f"train.seed={int(seed)}", "train.eval_every=0",
-              "train.warmup_epochs=0.0"]
+              "solver.warmup_epochs=0.0"]
         if width is not None:
             ov.append(f"model.width={float(width)}")
         if image_size is not None:

@@ -10,7 +10,7 @@ from mxnet.gluon.block import HybridBlock
 
 from ..anchors import anchor_grid, is_global_level
 from ..boxes import BoxCoder
-from ..config import Config, EvalCfg
+from ..config import Config, DecodeCfg
 from .backbone import MobileNetV2Backbone
 from .heads import flatten_prediction, make_predictor
 from .neck import FPNLite
@@ -130,18 +130,18 @@ class SSDInference(HybridBlock):
     """SSD + softmax + decode + score threshold + NMS (box_nms) + top-k, all in the graph.
 
     Returns ``ids (B, K, 1)``, ``scores (B, K, 1)``, ``boxes_xyxy_px (B, K, 4)`` in network-input
-    pixels, sorted by score; rows with id -1 are empty. K = ``eval.max_detections``.
+    pixels, sorted by score; rows with id -1 are empty. K = ``decode.max_detections``.
     """
 
-    def __init__(self, ssd: SSD, eval_cfg: EvalCfg, **kwargs) -> None:
+    def __init__(self, ssd: SSD, decode_cfg: DecodeCfg, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ssd = ssd
-        self.eval_cfg = eval_cfg
+        self.decode_cfg = decode_cfg
         self.box_coder = BoxCoder(ssd.cfg.anchors.variances)
         self._num_fg = ssd.cfg.model.num_classes
 
     def hybrid_forward(self, F, x):
-        e = self.eval_cfg
+        e = self.decode_cfg
         cls_preds, box_preds, anchors = self.ssd(x)
         probs = F.softmax(cls_preds, axis=-1)
         boxes = self.box_coder.decode_symbolic(F, box_preds, anchors)  # (B, N, 4) xyxy px

@@ -1,0 +1,242 @@
+"""Config loading: base: inheritance, the decode/match/loss/solver sections and their old
+spellings, deep freezing, and what the repository's configs resolve to."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssd_mnv2.config import (DEFAULT_CONFIG, LEGACY_KEYS, Config, ConfigError, config_from_dict,
+                             config_to_dict, dump_config, load_config)
+from synthetic import tiny_config_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / "training_state" / "face_mnv2_fpn_300"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def parent(tmp_path) -> Path:
+    """A complete tiny config (new spelling) to inherit from."""
+    return _write(tmp_path / "parent.yaml", yaml.safe_dump(tiny_config_dict(), sort_keys=False))
+
+
+# ------------------------------------------------------------------------------ inheritance
+def test_child_overrides_and_deep_merges(parent, tmp_path):
+    child = _write(tmp_path / "child.yaml", "base: parent.yaml\nsolver:\n  lr: 0.05\n"
+                                            "model:\n  head: ssdlite\n")
+    p, c = load_config(parent), load_config(child)
+    assert (c.solver.lr, c.model.head) == (0.05, "ssdlite")
+    assert c.solver.optimizer == p.solver.optimizer == "adam"  # the rest of the section is kept
+    assert c.model.width == p.model.width and c.anchors == p.anchors and c.train == p.train
+
+
+def test_child_list_replaces_the_parents_list(parent, tmp_path):
+    child = _write(tmp_path / "child.yaml",
+                   "base: parent.yaml\nanchors:\n  sizes: [[12, 16], [32], [48], [64], [90]]\n")
+    c = load_config(child)
+    assert c.anchors.sizes == ((12.0, 16.0), (32.0,), (48.0,), (64.0,), (90.0,))
+    assert c.anchors.ratios == load_config(parent).anchors.ratios
+
+
+def test_chain_with_paths_relative_to_each_file(parent, tmp_path):
+    _write(tmp_path / "a" / "mid.yaml", "base: ../parent.yaml\ntrain:\n  epochs: 7\n  seed: 3\n")
+    leaf = _write(tmp_path / "a" / "b" / "leaf.yaml", "base: ../mid.yaml\ntrain:\n  seed: 5\n")
+    c = load_config(leaf)
+    assert (c.train.epochs, c.train.seed) == (7, 5)
+    assert c.train.batch_size == load_config(parent).train.batch_size
+
+
+def test_cycle_is_an_error_naming_the_files(tmp_path):
+    _write(tmp_path / "x.yaml", "base: y.yaml\n")
+    _write(tmp_path / "y.yaml", "base: x.yaml\n")
+    with pytest.raises(ConfigError, match="cycle") as e:
+        load_config(tmp_path / "x.yaml")
+    assert "x.yaml" in str(e.value) and "y.yaml" in str(e.value)
+    _write(tmp_path / "self.yaml", "base: self.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "self.yaml")
+
+
+def test_missing_base_file_names_the_referencing_file(tmp_path):
+    child = _write(tmp_path / "child.yaml", "base: nowhere.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(child)
+    assert "child.yaml" in str(e.value) and "nowhere.yaml" in str(e.value)
+    with pytest.raises(ConfigError, match="base"):
+        load_config(_write(tmp_path / "bad.yaml", "base: [a.yaml]\n"))
+
+
+def test_unknown_key_in_a_base_file_names_that_file(parent, tmp_path):
+    _write(tmp_path / "broken_base.yaml", "base: parent.yaml\ntrain:\n  nope: 1\n")
+    child = _write(tmp_path / "child.yaml", "base: broken_base.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(child)
+    assert "broken_base.yaml" in str(e.value) and "train.nope" in str(e.value)
+    _write(tmp_path / "typo_base.yaml", "solver:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match="typo_base.yaml.*solver.lr"):
+        load_config(_write(tmp_path / "c2.yaml", "base: typo_base.yaml\n"))
+
+
+def test_dump_writes_the_resolved_config_without_base(parent, tmp_path):
+    child = _write(tmp_path / "child.yaml", "base: parent.yaml\ntrain:\n  epochs: 9\n")
+    cfg = load_config(child, ["solver.lr=0.02"])
+    dump_config(cfg, tmp_path / "out.yaml")
+    text = (tmp_path / "out.yaml").read_text()
+    assert "base" not in yaml.safe_load(text) and "!!python" not in text
+    assert load_config(tmp_path / "out.yaml") == cfg
+    with pytest.raises(ConfigError, match="base"):
+        config_from_dict({"base": "parent.yaml"})  # only files have a base
+
+
+# ------------------------------------------------------------------------------ decode
+def test_shipped_yaml_decoder_settings_land_in_decode():
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    assert "decode" not in raw and "score_threshold" in raw["eval"]  # the old spelling, kept
+    cfg = load_config()
+    for k in ("score_threshold", "nms_iou", "pre_nms_topk", "max_detections"):
+        assert getattr(cfg.decode, k) == raw["eval"][k]
+        assert not hasattr(cfg.eval, k)
+    assert cfg.eval.size == raw["eval"]["size"]
+
+
+def test_old_style_eval_dict_and_overrides_map_to_decode(tmp_path):
+    d = tiny_config_dict()
+    d.pop("decode")
+    d["eval"] = {"score_threshold": 0.1, "nms_iou": 0.3, "max_detections": 50, "pre_nms_topk": 200,
+                 "display_threshold": 0.6}
+    cfg = config_from_dict(d)
+    assert (cfg.decode.score_threshold, cfg.decode.nms_iou, cfg.decode.max_detections,
+            cfg.decode.pre_nms_topk) == (0.1, 0.3, 50, 200)
+    assert cfg.eval.display_threshold == 0.6
+    p = _write(tmp_path / "old.yaml", yaml.safe_dump(d))
+    assert load_config(p, ["eval.score_threshold=0.5"]).decode.score_threshold == 0.5
+    assert load_config(p, ["decode.score_threshold=0.4"]).decode.score_threshold == 0.4
+    new = _write(tmp_path / "new.yaml", yaml.safe_dump(tiny_config_dict()))
+    assert load_config(new, ["eval.nms_iou=0.25"]).decode.nms_iou == 0.25
+
+
+def test_both_spellings_with_different_values_is_an_error():
+    d = tiny_config_dict(eval={"size": "original"})
+    d["eval"]["nms_iou"] = 0.3
+    d["decode"]["nms_iou"] = 0.5
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(d)
+    assert "eval.nms_iou" in str(e.value) and "decode.nms_iou" in str(e.value)
+    d["decode"]["nms_iou"] = 0.3  # the same value twice: fine
+    assert config_from_dict(d).decode.nms_iou == 0.3
+
+
+# ------------------------------------------------------------------------------ train split
+def test_old_flat_train_keys_map_to_match_loss_solver(tmp_path):
+    d = tiny_config_dict()
+    d.pop("solver")
+    d["train"].update({"optimizer": "sgd", "lr": 0.02, "momentum": 0.8, "step_epochs": [3, 4],
+                       "iou_thresh": 0.35, "ignore_iou": 0.25, "neg_ratio": 2.0, "box_weight": 1.5,
+                       "min_hard_negatives": 4, "clip_gradient": 5.0, "lr_scaling": "none"})
+    cfg = config_from_dict(d)
+    assert (cfg.solver.optimizer, cfg.solver.lr, cfg.solver.momentum, cfg.solver.step_epochs,
+            cfg.solver.clip_gradient, cfg.solver.lr_scaling) == ("sgd", 0.02, 0.8, (3, 4), 5.0, "none")
+    assert (cfg.match.iou_thresh, cfg.match.ignore_iou) == (0.35, 0.25)
+    assert (cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives) == (2.0, 1.5, 4)
+    assert cfg.train.batch_size == 2 and not hasattr(cfg.train, "lr")
+    # --set train.lr on an old-format file and on a new-format one
+    old = _write(tmp_path / "old.yaml", yaml.safe_dump(d))
+    assert load_config(old, ["train.lr=1e-4"]).solver.lr == pytest.approx(1e-4)
+    new = _write(tmp_path / "new.yaml", yaml.safe_dump(tiny_config_dict()))
+    c = load_config(new, ["train.lr=1e-4", "train.iou_thresh=0.4", "train.neg_ratio=5"])
+    assert (c.solver.lr, c.match.iou_thresh, c.loss.neg_ratio) == (pytest.approx(1e-4), 0.4, 5.0)
+    # an old-style child over a new-style base: the child wins
+    child = _write(tmp_path / "child.yaml", "base: new.yaml\ntrain:\n  lr: 0.03\n")
+    assert load_config(child).solver.lr == 0.03
+
+
+def test_old_and_new_train_spelling_with_different_values_is_an_error():
+    d = tiny_config_dict()
+    d["train"]["lr"] = 0.5  # solver.lr is 0.001
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(d)
+    assert "train.lr" in str(e.value) and "solver.lr" in str(e.value)
+
+
+def test_every_legacy_key_exists_in_its_new_section():
+    for (old, key), new in LEGACY_KEYS.items():
+        assert old in ("train", "eval") and key in {f.name for f in dataclasses.fields(getattr(Config(), new))}
+        assert not hasattr(getattr(Config(), old), key)
+
+
+# ------------------------------------------------------------------------------ deep frozen
+def test_config_is_frozen_all_the_way_down():
+    cfg = load_config()
+    with pytest.raises(AttributeError):
+        cfg.anchors.sizes[0].append(1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.solver.lr = 1.0
+    assert isinstance(cfg.model.extra_channels[0], tuple) and isinstance(cfg.model.class_names, tuple)
+    assert isinstance(cfg.data.crop_scale, tuple) and isinstance(cfg.solver.step_epochs, tuple)
+    # lists given to a constructor or to replace() are stored as tuples too
+    a = dataclasses.replace(cfg.anchors, sizes=[[16], [32], [64], [128], [192], [256]])
+    assert a.sizes == ((16,), (32,), (64,), (128,), (192,), (256,))
+    assert Config() == Config()
+
+
+def test_dumps_are_plain_lists_and_old_dumps_compare_equal(tmp_path):
+    for src in (DEFAULT_CONFIG, STATE / "config.yaml"):
+        cfg = load_config(src)
+        text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+        assert "tuple" not in text and "!!" not in text
+        assert "- - 16.0" in text or "- - 10.0" in text  # nested lists, as before
+        dump_config(cfg, tmp_path / "again.yaml")
+        assert load_config(tmp_path / "again.yaml") == cfg
+
+
+# ------------------------------------------------------------------------------ repo configs
+# what each repository config resolved to before the base: rewrite (a few key fields; the full
+# resolved dicts were compared when the configs were rewritten)
+EXPECTED = {
+    "face_mnv2_300": dict(width=1.0, sizes0=(16.0, 24.0, 32.0), levels=6, epochs=16, stop=3,
+                          every=4, max_images=100, out="runs/face_mnv2_300", iou=0.5, init=None),
+    "face_mnv2_300_stage2": dict(width=1.0, sizes0=(16.0, 24.0, 32.0), levels=6, epochs=16, stop=0,
+                                 every=4, max_images=100, out="runs/face_mnv2_300_stage2", iou=0.5,
+                                 init="runs/face_mnv2_300/stage1.params"),
+    "face_mnv2_300_dense_small": dict(width=1.0, sizes0=(12.0, 16.0, 20.0, 24.0, 32.0), levels=6,
+                                      epochs=14, stop=0, every=4, max_images=100,
+                                      out="runs/face_mnv2_300_dense_small", iou=0.5, init=None),
+    "face_mnv2_050_300": dict(width=0.5, sizes0=(16.0, 24.0, 32.0), levels=6, epochs=26, stop=0,
+                              every=2, max_images=100, out="runs/face_mnv2_050_300", iou=0.5, init=None),
+    "face_mnv2_fpn_300": dict(width=1.0, sizes0=(10.0, 16.0, 24.0), levels=5, epochs=32, stop=0,
+                              every=4, max_images=0, out="runs/face_mnv2_fpn_300", iou=0.35, init=None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_repo_configs_resolve_as_before(name):
+    c, e = load_config(ROOT / "configs" / f"{name}.yaml"), EXPECTED[name]
+    assert (c.model.width, c.anchors.sizes[0], c.model.num_levels, c.train.epochs, c.train.stop_epoch,
+            c.train.eval_every, c.train.eval_max_images, c.train.out_dir, c.match.iou_thresh,
+            c.train.init_params) == (e["width"], e["sizes0"], e["levels"], e["epochs"], e["stop"],
+                                     e["every"], e["max_images"], e["out"], e["iou"], e["init"])
+    # the common recipe (configs/base.yaml)
+    assert (c.solver.optimizer, c.solver.lr, c.solver.wd, c.solver.warmup_epochs, c.solver.schedule,
+            c.train.batch_size, c.train.freeze_stages, c.data.min_train_face_px, c.eval.size,
+            c.decode) == ("adam", 0.001, 4e-5, 0.3, "cosine", 16, 1, 8.0, "original", load_config().decode)
+
+
+def test_fpn_config_resolves_to_the_committed_training_state():
+    """scripts/train_fpn_model.sh resumes the committed run (old flat spelling) with
+    configs/face_mnv2_fpn_300.yaml (base: + new sections): the same Config, no changed setting."""
+    from ssd_mnv2.engine.checkpoint import _config_changes
+
+    new = load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml")
+    for old in [STATE / "config.yaml"] + sorted(STATE.glob("checkpoints/*/config.yaml")):
+        assert "solver" not in yaml.safe_load(old.read_text())  # written before the split
+        loaded = load_config(old)
+        assert loaded == new, old
+        assert _config_changes(loaded, new) == []
