@@ -281,6 +281,14 @@ class LossCfg(_Section):
     min_hard_negatives: int = 0
     box_weight: float = 1.0
 
+    def validate(self) -> None:
+        if not self.neg_ratio > 0:
+            raise ConfigError(f"loss.neg_ratio: must be > 0 (negatives per positive), got {self.neg_ratio}")
+        if self.min_hard_negatives < 0:
+            raise ConfigError(f"loss.min_hard_negatives: must be >= 0, got {self.min_hard_negatives}")
+        if self.box_weight < 0:
+            raise ConfigError(f"loss.box_weight: must be >= 0, got {self.box_weight}")
+
 
 @dataclass(frozen=True)
 class SolverCfg(_Section):
@@ -400,7 +408,7 @@ class Config:
     def validate(self) -> "Config":
         self.model.validate()
         self.anchors.validate(self.model.num_levels)
-        for name in ("data", "match", "solver", "train", "decode", "eval"):
+        for name in ("data", "match", "loss", "solver", "train", "decode", "eval"):
             getattr(self, name).validate()
         return self
 
@@ -411,7 +419,6 @@ class Config:
 _SECTION_TYPES: Dict[str, type] = {
     "model": ModelCfg, "anchors": AnchorCfg, "data": DataCfg, "match": MatchCfg, "loss": LossCfg,
     "solver": SolverCfg, "train": TrainCfg, "decode": DecodeCfg, "eval": EvalCfg}
-_SECTIONS = _SECTION_TYPES
 
 # old spelling (section, key) -> new section: keys that moved out of ``train`` and ``eval``
 LEGACY_KEYS: Dict[Tuple[str, str], str] = {

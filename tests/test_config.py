@@ -172,6 +172,18 @@ def test_every_legacy_key_exists_in_its_new_section():
         assert not hasattr(getattr(Config(), old), key)
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("neg_ratio", 0.0, "loss.neg_ratio: must be > 0"),
+    ("min_hard_negatives", -1, "loss.min_hard_negatives: must be >= 0"),
+    ("box_weight", -0.5, "loss.box_weight: must be >= 0"),
+])
+def test_loss_section_is_validated(key, value, message):
+    d = tiny_config_dict()
+    d.setdefault("loss", {})[key] = value
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(d)
+
+
 # ------------------------------------------------------------------------------ deep frozen
 def test_config_is_frozen_all_the_way_down():
     cfg = load_config()
