@@ -225,3 +225,35 @@ def test_init_params_fine_tunes_from_a_trained_model(data, tmp_path):
     with pytest.raises(FileNotFoundError):
         fit(tiny_config(data, tmp_path / "c", train={"init_params": str(tmp_path / "nope.params")}),
             max_iters=1, progress=False)
+
+
+def test_in_training_evaluation_logs_ap_and_keeps_the_best_checkpoint(data, tmp_path):
+    """eval_every=1 on a synthetic dev set with official .mat ground truth: every epoch's row
+    gets Easy/Medium/Hard AP, the evaluation folder is written and best.json names the epoch
+    with the highest Hard AP."""
+    from ssd_mnv2.data.widerface import parse_wider_labels
+    from synthetic import write_wider_mats
+
+    gt: dict = {}
+    for r in parse_wider_labels(str(data / "labels.txt"), allow_degenerate=True):
+        event, name = r.rel_path[:-4].split("/")
+        boxes = r.boxes_xywh_px.astype(int)
+        boxes = boxes[(boxes[:, 2] > 0) & (boxes[:, 3] > 0)]
+        idx = list(range(1, len(boxes) + 1))
+        gt.setdefault(event, {})[name] = (boxes, {"easy": idx, "medium": idx, "hard": idx})
+    write_wider_mats(tmp_path / "gt", gt)
+    cfg = tiny_config(data, tmp_path / "run", train={"epochs": 3, "eval_every": 1, "eval_size": "original"},
+                      data={"val_gt_dir": str(tmp_path / "gt")})
+    fit(cfg, progress=False)
+    hist = json.loads((tmp_path / "run" / "log.json").read_text())
+    for h in hist:
+        for s in ("easy", "medium", "hard"):
+            assert 0.0 <= h[f"ap_{s}"] <= 1.0
+    for ep in (1, 2, 3):
+        summary = json.loads((tmp_path / "run" / "eval" / f"epoch{ep:03d}" / "wider_eval.json").read_text())
+        assert summary["ap"]["hard"] == pytest.approx(hist[ep - 1]["ap_hard"], abs=1e-6)
+    assert (tmp_path / "run" / "eval" / "epoch001" / "predictions").is_dir()
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    hard = [h["ap_hard"] for h in hist]
+    assert best["epoch"] == 1 + int(np.argmax(hard))
+    assert (tmp_path / "run" / best["dir"] / "model.params").is_file()
