@@ -19,7 +19,7 @@ from .model.ssd import SSD, SSDInference
 from .model.weights import load_params, mxnet_error_reason  # noqa: F401  (re-exported)
 from .sizes import resolve_size
 
-__all__ = ["Detector", "load_params", "mxnet_error_reason", "check_image", "read_image", "ImageError",
+__all__ = ["Detector", "load_params", "mxnet_error_reason", "check_image", "network_image", "read_image", "ImageError",
            "image_file_problem",
            "SHIPPED_MODELS", "DEFAULT_MODEL", "shipped_model_files", "DEFAULT_PARAMS", "DEFAULT_CONFIG"]
 
@@ -71,6 +71,25 @@ def check_image(image_bgr: Any, name: str = "image") -> np.ndarray:
     return image_bgr
 
 
+
+
+PAD_VALUE = 128  # mid-grey: ~0 after the model's normalisation (x / 127.5 - 1)
+
+
+def network_image(image_bgr: np.ndarray, input_wh: Tuple[int, int], pad_multiple: int = 0
+                  ) -> Tuple[np.ndarray, Tuple[float, float]]:
+    """The network's input image: ``image_bgr`` resized to ``input_wh`` (w, h), then padded at the
+    bottom and right with :data:`PAD_VALUE` to a multiple of ``pad_multiple`` (0: no padding).
+    Returns the BGR uint8 image and the ``(sx, sy)`` scale from input pixels back to the image
+    (boxes in the padding are clipped away by :func:`to_image_pixels`)."""
+    H, W = image_bgr.shape[:2]
+    w, h = input_wh
+    img = image_bgr if (w, h) == (W, H) else cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+    if pad_multiple > 0:
+        pw, ph = -(-w // pad_multiple) * pad_multiple - w, -(-h // pad_multiple) * pad_multiple - h
+        if pw or ph:
+            img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return img, (W / float(w), H / float(h))
 
 
 def to_image_pixels(ids: np.ndarray, scores: np.ndarray, boxes_xyxy_in: np.ndarray,
@@ -157,12 +176,10 @@ class Detector:
         """BGR uint8 -> (1, 3, h, w) float RGB batch and the (sx, sy) scale back to the image."""
         img = check_image(image_bgr)
         H, W = img.shape[:2]
-        w, h = self.input_size(W, H, size)
-        if (w, h) != (W, H):
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        img, scale = network_image(img, self.input_size(W, H, size), self.cfg.eval.pad_multiple)
         rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         x = mx.nd.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None], ctx=self.ctx)
-        return x, (W / float(w), H / float(h))
+        return x, scale
 
     def postprocess(self, ids, scores, boxes, scale: Tuple[float, float], image_hw: Tuple[int, int],
                     threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:

@@ -9,9 +9,10 @@ from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.predictor import Detector
 
 
-def _model(num_classes=1):
+def _model(num_classes=1, pad_multiple=0):
     names = ["face"] if num_classes == 1 else ["face", "other"]
-    cfg = tiny_config(model={"class_names": names}, decode={"max_detections": 50, "pre_nms_topk": 200})
+    cfg = tiny_config(model={"class_names": names}, decode={"max_detections": 50, "pre_nms_topk": 200},
+                      eval={"pad_multiple": pad_multiple})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     rng = np.random.default_rng(0)
@@ -233,3 +234,56 @@ def test_quantize_onnx_tiny(tmp_path, det, images):
         assert b.shape[1] == 4 and len(s) > 0 and (b[:, 2] <= img.shape[1]).all()
     with pytest.raises(ValueError, match="calibration method"):
         quantize_onnx(det, calib, tmp_path / "bad", num_calib=2, method="magic")
+
+
+def test_input_padding_is_the_same_as_padding_the_image_yourself(images):
+    """eval.pad_multiple: the input is padded at the bottom/right with mid-grey to a multiple
+    (160x120 -> 192x128 for 64); detections are those on the padded image, clipped to the image."""
+    import cv2
+
+    from ssd_mnv2.predictor import PAD_VALUE, network_image
+
+    img = images[0]  # 160 x 120
+    net_img, scale = network_image(img, (160, 120), 64)
+    assert net_img.shape == (128, 192, 3) and scale == (1.0, 1.0)
+    np.testing.assert_array_equal(net_img[:120, :160], img)
+    assert (net_img[120:] == PAD_VALUE).all() and (net_img[:, 160:] == PAD_VALUE).all()
+    assert network_image(img, (128, 128), 64)[0].shape == (128, 128, 3)  # a multiple already: as is
+
+    mx.random.seed(7)
+    padded = _model(pad_multiple=64)
+    mx.random.seed(7)
+    plain = _model()  # the same weights
+    b1, s1 = padded.predict(img, threshold=0.0)
+    b2, s2 = plain.predict(cv2.copyMakeBorder(img, 0, 8, 0, 32, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3),
+                           threshold=0.0)
+    b2 = b2.copy()
+    b2[:, 0::2] = b2[:, 0::2].clip(0, 160)
+    b2[:, 1::2] = b2[:, 1::2].clip(0, 120)
+    ok = (b2[:, 2] > b2[:, 0]) & (b2[:, 3] > b2[:, 1])
+    assert len(s1) > 5 and (b1[:, 2] <= 160).all() and (b1[:, 3] <= 120).all()
+    np.testing.assert_allclose(s1, s2[ok], atol=1e-6)
+    np.testing.assert_allclose(b1, b2[ok], atol=1e-3)
+    assert padded.preprocess(img)[0].shape == (1, 3, 128, 192)
+    assert plain.preprocess(img)[0].shape == (1, 3, 120, 160)
+
+
+def test_onnx_detector_pads_like_mxnet(tmp_path, images):
+    pytest.importorskip("onnxruntime")
+    det_pad = _model(pad_multiple=64)
+    paths = ex.export_onnx(det_pad, tmp_path, size="128x96")
+    od = ex.OnnxDetector(paths["onnx"], threads=1)
+    assert od.cfg.eval.pad_multiple == 64
+    for img in images:
+        b1, s1 = det_pad.predict(img, threshold=0.0)
+        b2, s2 = od.predict(img, threshold=0.0)
+        _assert_same_detections(b1, s1, b2, s2, 1e-4, 0.05)
+
+
+def test_pad_multiple_is_validated():
+    from ssd_mnv2.config import ConfigError
+
+    with pytest.raises(ConfigError, match="eval.pad_multiple: must be >= 0"):
+        tiny_config(eval={"pad_multiple": -1})
+    with pytest.raises(ConfigError, match=r"anchors.max_input_size \(512\) must be a multiple of it \(96\)"):
+        tiny_config(eval={"pad_multiple": 96})

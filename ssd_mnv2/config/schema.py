@@ -327,15 +327,22 @@ class DecodeCfg(_Section):
 
 @dataclass(frozen=True)
 class EvalCfg(_Section):
-    """Evaluation / inference settings outside the graph: default input size, display
-    threshold, image-size limit."""
+    """Evaluation / inference settings outside the graph: default input size, input padding,
+    display threshold, image-size limit."""
 
     size: str = "original"
+    # pad the network input at the bottom and right to a multiple of this many pixels (0: off)
+    # with mid-grey (~0 after the model's normalisation, as the convolutions' own zero padding),
+    # so that no level's feature map has a cut-off last row or column; the padding is never
+    # part of a box. The largest stride of the model (e.g. 128) makes every level's map whole.
+    pad_multiple: int = 0
     display_threshold: float = 0.5
     max_image_pixels: int = 120_000_000  # images declaring more pixels are refused (0: no limit)
 
     def validate(self) -> None:
         _check_size("eval.size", self.size)
+        if self.pad_multiple < 0:
+            raise ConfigError(f"eval.pad_multiple: must be >= 0 (0 = no padding), got {self.pad_multiple}")
         if self.max_image_pixels < 0:
             raise ConfigError(f"eval.max_image_pixels: must be >= 0 (0 = no limit), got {self.max_image_pixels}")
 
@@ -357,6 +364,10 @@ class Config:
         self.anchors.validate(self.model.num_levels)
         for name in ("data", "match", "loss", "solver", "train", "decode", "eval"):
             getattr(self, name).validate()
+        m, limit = self.eval.pad_multiple, self.anchors.max_input_size
+        if m and limit % m:
+            raise ConfigError(f"eval.pad_multiple: anchors.max_input_size ({limit}) must be a multiple of "
+                              f"it ({m}), so a padded input stays within the anchor grid")
         return self
 
     def replace(self, **sections: Any) -> "Config":

@@ -17,14 +17,13 @@ import types
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import mxnet as mx
 import numpy as np
 
 from ..boxes import BoxCoder
 from ..config import Config, dump_config, load_config
 from ..model.ssd import SSDInference
-from ..predictor import Detector, check_image, to_image_pixels
+from ..predictor import Detector, check_image, network_image, to_image_pixels
 from .mxnet_symbol import BGRInput, export_block, parse_wh
 
 __all__ = ["ONNX_OPSET", "onnx_available", "export_onnx", "decode_nms_numpy", "OnnxDetector",
@@ -243,11 +242,9 @@ class OnnxDetector:
     def preprocess(self, image_bgr: np.ndarray, size: Optional[str] = None):
         img = check_image(image_bgr)
         H, W = img.shape[:2]
-        w, h = self.input_size(W, H, size)
-        if (w, h) != (W, H):
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        img, scale = network_image(img, self.input_size(W, H, size), self.cfg.eval.pad_multiple)
         x = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
-        return x, (W / float(w), H / float(h))
+        return x, scale
 
     def forward(self, x: np.ndarray):
         return self.session.run(None, {self.input_name: x})
