@@ -65,7 +65,7 @@ def test_encode_decode_round_trip_and_known_values():
 def test_graph_targets_and_onnx_postprocessing_share_the_coder(monkeypatch):
     """SSDInference, TargetEncoder and decode_nms_numpy decode / encode through BoxCoder with the
     configured variances (a coder that records its calls sees all three)."""
-    from synthetic import tiny_config
+    from tiny_configs import tiny_config
     from ssd_mnv2.anchors import generate_anchors
     from ssd_mnv2.deploy import onnx as deploy_onnx
     from ssd_mnv2.matching import TargetEncoder

@@ -10,7 +10,7 @@ import yaml
 
 from ssd_mnv2.config import (DEFAULT_CONFIG, LEGACY_KEYS, Config, ConfigError, config_from_dict,
                              config_to_dict, dump_config, load_config)
-from synthetic import tiny_config_dict
+from tiny_configs import tiny_config_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / "training_state" / "face_mnv2_fpn_300"

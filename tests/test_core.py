@@ -12,7 +12,7 @@ from ssd_mnv2.loss import MultiBoxLoss
 from ssd_mnv2.matching import TargetEncoder
 from ssd_mnv2.model.ssd import SSDInference, build_ssd
 from ssd_mnv2.predictor import Detector, ImageError, check_image, read_image
-from synthetic import tiny_config, tiny_config_dict
+from tiny_configs import tiny_config, tiny_config_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_YAML = ROOT / "ssd_mnv2" / "models" / "face_mnv2_300.yaml"

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic import voc_xml, write_voc_devkit, write_wider_from_labels
+from ssd_mnv2.data.synthetic import voc_xml, write_voc_devkit, write_wider_from_labels
 from ssd_mnv2.data.preview import save_preview_grid
 from ssd_mnv2.data.transforms import (TrainAugment, ValTransform, hflip, photometric_distort,
                                       random_flip, random_square_crop, random_zoom_out,

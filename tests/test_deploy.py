@@ -8,7 +8,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from synthetic import make_image, tiny_config
+from ssd_mnv2.data.synthetic import make_image
+from tiny_configs import tiny_config
 from ssd_mnv2.deploy import backends as bk
 from ssd_mnv2.deploy import onnx as donnx
 from ssd_mnv2.deploy.int8_onednn import QuantizedDetector, int8_available, quantize_detector

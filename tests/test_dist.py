@@ -35,7 +35,8 @@ import psutil
 import pytest
 import yaml
 
-from synthetic import tiny_config_dict, write_wider
+from ssd_mnv2.data.synthetic import write_wider
+from tiny_configs import tiny_config_dict
 
 from ssd_mnv2.config import config_from_dict, load_config
 from ssd_mnv2.dist import check_dist_env, dmlc_env, free_port, port_is_free, worker_command

@@ -15,7 +15,7 @@ from ssd_mnv2.evaluation.predictions import read_wider_predictions, write_wider_
 from ssd_mnv2.evaluation.report import format_table
 from ssd_mnv2.evaluation.wider_gt import SUBSETS, WiderGT, load_wider_ground_truth
 from ssd_mnv2.evaluation.wider_protocol import wider_ap
-from synthetic import write_blank_images, write_wider_mats
+from ssd_mnv2.data.synthetic import write_blank_images, write_wider_mats
 from voc_reference import voc_ap50
 
 REAL_DEV = Path("/work/shared/data/widerface/dev/images")

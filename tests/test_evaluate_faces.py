@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic import tiny_config, voc_xml, write_blob_voc_set, write_voc_faceset
+from ssd_mnv2.data.synthetic import voc_xml, write_blob_voc_set, write_voc_faceset
+from tiny_configs import tiny_config
 from ssd_mnv2 import cli
 from ssd_mnv2.data.faceset import FaceSetError, load_coco_faceset, load_voc_faceset
 from ssd_mnv2.evaluation.coco_metrics import coco_face_ap

@@ -3,7 +3,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from synthetic import make_image, tiny_config
+from ssd_mnv2.data.synthetic import make_image
+from tiny_configs import tiny_config
 from ssd_mnv2 import export as ex
 from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.predictor import Detector

@@ -25,7 +25,8 @@ import mxnet as mx
 import pytest
 import yaml
 
-from synthetic import tiny_config_dict, write_wider
+from ssd_mnv2.data.synthetic import write_wider
+from tiny_configs import tiny_config_dict
 
 from ssd_mnv2.config import ConfigError, config_from_dict, load_config
 from ssd_mnv2.dist import free_port, port_is_free

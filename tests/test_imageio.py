@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthetic import voc_xml
+from ssd_mnv2.data.synthetic import voc_xml
 from ssd_mnv2.imageio import (ImageError, apply_exif_orientation, exif_orientation, image_size, read_image_bgr,
                               read_image_rgb)
 

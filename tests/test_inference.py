@@ -7,7 +7,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from synthetic import make_image, tiny_config, write_photos
+from ssd_mnv2.data.synthetic import make_image, write_photos
+from tiny_configs import tiny_config
 from ssd_mnv2.inference import VideoSourceError, collect_images, detect_paths, run_video
 from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.predictor import Detector

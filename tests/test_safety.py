@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 import yaml
 
-from synthetic import tiny_config, tiny_config_dict, write_photos, write_wider
+from ssd_mnv2.data.synthetic import make_synthetic_widerface, write_photos, write_wider
+from tiny_configs import tiny_config, tiny_config_dict
 
 from ssd_mnv2 import cli
-from ssd_mnv2.lab.synthetic import make_synthetic_widerface
 from ssd_mnv2.config import dump_config, load_config
 from ssd_mnv2.engine.checkpoint import CheckpointError, latest_checkpoint, save_checkpoint
 from ssd_mnv2.evaluation.driver import evaluate_predictions

@@ -12,7 +12,7 @@ from ssd_mnv2.data.transforms import TrainAugment, random_face_crop
 from ssd_mnv2.loss import MultiBoxLoss
 from ssd_mnv2.matching import IGNORE, TargetEncoder
 from ssd_mnv2.model.ssd import build_ssd
-from synthetic import tiny_config
+from tiny_configs import tiny_config
 
 
 def _grid_anchors():

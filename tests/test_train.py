@@ -17,7 +17,8 @@ from ssd_mnv2.engine.hooks import Hook
 from ssd_mnv2.engine.trainer import NonFiniteLossError, fit, parse_ctx
 from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.model.weights import load_params
-from synthetic import tiny_config, write_wider
+from ssd_mnv2.data.synthetic import write_wider
+from tiny_configs import tiny_config
 
 
 @pytest.fixture()
@@ -153,7 +154,7 @@ def test_sigkill_during_checkpoint_write_leaves_loadable_checkpoint(data, tmp_pa
     code = f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
 import ssd_mnv2.engine.checkpoint as ck
-from synthetic import tiny_config
+from tiny_configs import tiny_config
 from ssd_mnv2.engine.trainer import fit
 from pathlib import Path
 orig = ck.mx.nd.save
@@ -183,7 +184,7 @@ def test_ctrl_c_saves_and_exits_cleanly(data, tmp_path):
     code = f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pathlib import Path
-from synthetic import tiny_config
+from tiny_configs import tiny_config
 from ssd_mnv2.engine.trainer import fit
 r = fit(tiny_config(Path({str(data)!r}), Path({str(out)!r}), train={{"epochs": 1000}}), progress=False)
 print("INTERRUPTED", r.interrupted, r.global_step, flush=True)
@@ -232,7 +233,7 @@ def test_in_training_evaluation_logs_ap_and_keeps_the_best_checkpoint(data, tmp_
     gets Easy/Medium/Hard AP, the evaluation folder is written and best.json names the epoch
     with the highest Hard AP."""
     from ssd_mnv2.data.widerface import parse_wider_labels
-    from synthetic import write_wider_mats
+    from ssd_mnv2.data.synthetic import write_wider_mats
 
     gt: dict = {}
     for r in parse_wider_labels(str(data / "labels.txt"), allow_degenerate=True):

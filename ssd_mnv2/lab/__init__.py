@@ -8,7 +8,8 @@ Modules: :mod:`.faces` (measure faces at network-input scale, size bins), :mod:`
 (k-means with the 1 - IoU distance), :mod:`.suggest` (anchors proposed from the data),
 :mod:`.summary` (per-level anchor counts), :mod:`.sweep` (short training runs, evaluated),
 :mod:`.scale` (face scale in training samples vs evaluation), :mod:`.report` (markdown tables),
-:mod:`.plots` (figures), :mod:`.synthetic` (a tiny WIDER-shaped data set).
+:mod:`.plots` (figures). ``make_synthetic_widerface`` (a tiny WIDER-shaped data set) is
+:func:`ssd_mnv2.data.synthetic.make_synthetic_widerface`, re-exported here for notebooks.
 
 Conventions
 -----------
@@ -41,6 +42,7 @@ Conventions
 """
 from __future__ import annotations
 
+from ..data.synthetic import make_synthetic_widerface
 from .coverage import compare_coverage, coverage, write_coverage
 from .faces import BIN_LABELS, SIZE_EDGES, FaceSet, collect_faces, input_geometry, size_bin
 from .kmeans import centered_iou, kmeans_iou
@@ -51,7 +53,6 @@ from .stats import face_stats, write_stats
 from .suggest import assign_levels, level_ranges, suggest_anchors
 from .summary import anchor_summary
 from .sweep import run_sweep
-from .synthetic import make_synthetic_widerface
 
 __all__ = [
     "SIZE_EDGES", "BIN_LABELS", "size_bin", "FaceSet", "input_geometry", "collect_faces",
