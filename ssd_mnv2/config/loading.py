@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # the shipped model's config: ssd_mnv2/models/face_mnv2_300.yaml (this file is ssd_mnv2/config/loading.py)
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "models" / "face_mnv2_300.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "models" / "face_mnv2_fpn_300.yaml"
 
 
 class _YamlLoader(yaml.SafeLoader):
