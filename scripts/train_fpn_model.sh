@@ -25,11 +25,17 @@ if ck is None:
 tmp = saved.with_name(saved.name + ".tmp")
 shutil.rmtree(tmp, ignore_errors=True)
 (tmp / "checkpoints").mkdir(parents=True)
-# the Adam moments are gzipped (28 -> 25 MB) to keep every versioned file under 25 MB
+# the Adam moments (28 MB) are gzipped and cut into 16 MB parts (optim.params.gz.part00, ...):
+# every versioned file stays well under 25 MB
 shutil.copytree(ck, tmp / "checkpoints" / ck.name, ignore=shutil.ignore_patterns("optim.params"))
 if (ck / "optim.params").is_file():
-    with open(ck / "optim.params", "rb") as src, gzip.open(tmp / "checkpoints" / ck.name / "optim.params.gz", "wb") as dst:
+    gz = tmp / "checkpoints" / ck.name / "optim.params.gz"
+    with open(ck / "optim.params", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    data, part = gz.read_bytes(), 16 * 2**20
+    for i in range(0, len(data), part):
+        gz.with_name(f"optim.params.gz.part{i // part:02d}").write_bytes(data[i:i + part])
+    gz.unlink()
 (tmp / "last.json").write_text(json.dumps({"dir": f"checkpoints/{ck.name}"}))
 for f in ("log.csv", "log.json", "curves.png", "config.yaml"):
     if (run / f).is_file():
@@ -45,8 +51,12 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
   mkdir -p "$(dirname "$RUN")"
   rm -rf "$RUN"
   cp -r "$SAVED" "$RUN"
-  for gz in "$RUN"/checkpoints/*/optim.params.gz; do
-    [ -f "$gz" ] && gunzip "$gz"
+  for ck in "$RUN"/checkpoints/*/; do
+    if [ -f "$ck/optim.params.gz.part00" ]; then  # parts of one gzip file, in order
+      cat "$ck"/optim.params.gz.part* | gunzip > "$ck/optim.params" && rm "$ck"/optim.params.gz.part*
+    elif [ -f "$ck/optim.params.gz" ]; then       # states saved before the split
+      gunzip "$ck/optim.params.gz"
+    fi
   done
 fi
 ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@"
