@@ -99,8 +99,12 @@ def test_stats_table(tmp_path):
     assert (tmp_path / "face_stats.png").stat().st_size > 0
 
 
+# the founding six-level layout the anchor experiments build on (the default model has five levels)
+PREVIOUS_MODEL_YAML = ROOT / "ssd_mnv2" / "models" / "face_mnv2_300.yaml"
+
+
 def test_level_assignment_rule():
-    cfg = load_config()  # strides 8, 16, 32, 64, 128, 300 at image_size 300
+    cfg = load_config(PREVIOUS_MODEL_YAML)  # strides 8, 16, 32, 64, 128, 300 at image_size 300
     rng = lab.level_ranges(cfg)
     assert rng[0] == (16.0, 64.0) and rng[3] == (128.0, 300.0) and rng[5] == (300.0, 300.0)
     lv = lab.assign_levels(np.array([4, 32, 44, 46, 64, 128, 200, 290, 1000]), cfg)
@@ -143,10 +147,11 @@ def test_summary_total_equals_generate_anchors(path):
 
 def test_anchor_experiments_differ_only_in_anchors():
     """The anchor experiments inherit (base:) from square_1.yaml, whose network, data and decoder
-    are the shipped model's; each changes only the anchors (and its run folder)."""
+    are the previous shipped model's (face_mnv2_300, the founding layout); each changes only the
+    anchors (and its run folder)."""
     import dataclasses
 
-    shipped = load_config()
+    shipped = load_config(PREVIOUS_MODEL_YAML)
     names = {p.stem for p in ANCHOR_CONFIGS}
     assert {"founding_ratios_0.5_1_2", "square_1", "ratio_1_0.8", "dense_small"} <= names
     square = load_config(ROOT / "configs/anchors/square_1.yaml")
