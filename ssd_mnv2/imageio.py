@@ -70,21 +70,21 @@ def image_size(path: PathLike) -> Tuple[int, int]:
     return (h, w) if o >= 5 else (w, h)
 
 
-def _header_pixels(path: Path) -> Optional[Tuple[int, str]]:
-    """``(pixels, "WxH = ")`` from the image file's header (nothing decoded; the size is "" when
-    PIL refuses to report it), or None when PIL cannot read the header (OpenCV may still
-    decode the file)."""
+def _header_info(path: Path) -> Tuple[Optional[int], str, int]:
+    """``(pixels, "WxH = ", orientation)`` from one read of the file header (nothing decoded).
+    ``pixels`` is None when PIL cannot read the header (OpenCV may still decode the file; the
+    orientation is then 1); the size text is "" when PIL refuses to report the size."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        w, h, _ = _header(path)
-        return w * h, f"{w}x{h} = "
+        w, h, o = _header(path)
+        return w * h, f"{w}x{h} = ", o
     except Image.DecompressionBombError as e:  # PIL refuses even to open more than 2 x its limit
         m = re.search(r"\((\d+) pixels\)", str(e))
         n = int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
-        return n, ""
+        return n, "", 1
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
+        return None, "", 1
 
 
 # ------------------------------------------------------------------ orientation
@@ -123,16 +123,15 @@ def read_image_bgr(path: PathLike, max_pixels: int = 0) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    if max_pixels > 0:
-        found = _header_pixels(path)
-        if found is not None and found[0] > max_pixels:
-            raise ImageError(f"{path}: image of {found[1]}{found[0] / 1e6:.3g} megapixels is over the "
-                             f"limit of {max_pixels / 1e6:.3g} megapixels (eval.max_image_pixels; raise it "
-                             "with --set eval.max_image_pixels=N, 0 = no limit)")
+    pixels, size_text, orientation = _header_info(path)  # one header read: size limit + EXIF
+    if max_pixels > 0 and pixels is not None and pixels > max_pixels:
+        raise ImageError(f"{path}: image of {size_text}{pixels / 1e6:.3g} megapixels is over the "
+                         f"limit of {max_pixels / 1e6:.3g} megapixels (eval.max_image_pixels; raise it "
+                         "with --set eval.max_image_pixels=N, 0 = no limit)")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise ImageError(f"{path}: not a readable image file")
-    return apply_exif_orientation(img, exif_orientation(path) or 1)
+    return apply_exif_orientation(img, orientation)
 
 
 read_image = read_image_bgr
