@@ -211,16 +211,16 @@ class CheckpointHook(Hook):
             dump_config(run.cfg, run.out_dir / "config.yaml")
 
     def on_epoch_end(self, run: TrainRun, row: Dict[str, Any]) -> None:
-        """Save; on a new best hard AP also the best checkpoint (and last.json again with it)."""
+        """On a new best hard AP the best checkpoint first, then the epoch's checkpoint (once,
+        with the new best_ap in its state)."""
         if not run.is_main:
             return
-        self.save(run, run.epoch, 0)
         ap = row.get("ap_hard")
         if ap is not None and (run.state["best_ap"] is None or ap > run.state["best_ap"]):
             run.state["best_ap"] = ap
             s = dict(run.state, rng=rng_state(), iters_per_epoch=run.iters_per_epoch)
             save_checkpoint(run.out_dir, run.net, None, run.cfg, s, pointer="best.json")
-            self.save(run, run.epoch, 0)  # record best_ap in last.json's state too
+        self.save(run, run.epoch, 0)
 
     def on_stop(self, run: TrainRun, mid_epoch: bool) -> None:
         """Mid-epoch: save the position (an epoch's end was saved already)."""
