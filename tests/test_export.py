@@ -139,6 +139,21 @@ def test_decode_nms_numpy_threshold_before_nms_is_exact():
     np.testing.assert_allclose(np.sort(s_g[valid, 0])[::-1][:20], s0[:20], atol=1e-5)
 
 
+def test_decode_nms_numpy_extreme_logits_no_overflow_warning():
+    """Confident background (logit gap 1000) scores 0 without a numpy overflow warning; a
+    confident face scores 1."""
+    import warnings
+
+    cfg = _model().cfg
+    logits = np.array([[1000.0, 0.0], [0.0, 1000.0]], np.float32)
+    anchors = np.array([[50, 50, 20, 20], [80, 80, 20, 20]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids, scores, boxes = ex.decode_nms_numpy(logits, np.zeros((2, 4), np.float32), anchors, cfg)
+    np.testing.assert_allclose(scores, [1.0])
+    np.testing.assert_allclose(boxes, [[70, 70, 90, 90]], atol=1e-4)
+
+
 def test_cached_onnx_export_reused_and_keyed_on_weights(tmp_path, images):
     pytest.importorskip("onnxruntime")
     d = _model()

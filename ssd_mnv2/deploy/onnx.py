@@ -174,7 +174,8 @@ def decode_nms_numpy(cls_logits: np.ndarray, offsets: np.ndarray, anchors_cxcywh
     t = e.score_threshold if threshold is None else max(e.score_threshold, float(threshold))
     logits = cls_logits.astype(np.float32, copy=False)
     if logits.shape[1] == 2:  # softmax over (background, face) == sigmoid of the difference
-        fg = 1.0 / (1.0 + np.exp(logits[:, :1] - logits[:, 1:]))
+        with np.errstate(over="ignore"):  # exp overflows to inf for confident background: fg = 0
+            fg = 1.0 / (1.0 + np.exp(logits[:, :1] - logits[:, 1:]))
     else:
         z = np.exp(logits - logits.max(axis=1, keepdims=True))
         fg = z[:, 1:] / z.sum(axis=1, keepdims=True)
