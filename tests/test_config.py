@@ -186,6 +186,17 @@ def test_loss_section_is_validated(key, value, message):
         config_from_dict(d)
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("cut_faces", "drop", "data.cut_faces: must be keep or ignore, got 'drop'"),
+    ("min_visible", 1.5, r"data.min_visible: must be in \(0, 1\], got 1.5"),
+])
+def test_cut_faces_options_are_validated(key, value, message):
+    d = tiny_config_dict()
+    d.setdefault("data", {})[key] = value
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(d)
+
+
 # ------------------------------------------------------------------------------ deep frozen
 def test_config_is_frozen_all_the_way_down():
     cfg = load_config()

@@ -302,6 +302,59 @@ def test_square_crop_fallback_and_no_faces():
     assert crop.shape[:2] == (50, 50) and b.shape == (0, 4)  # largest centred square
 
 
+def test_square_crop_cut_faces_become_ignore_regions():
+    """min_visible: a face the crop cuts below that fraction of its area is an ignore region
+    (centre inside or not), a face mostly inside stays a face (clipped), one outside is dropped;
+    without it, the centre rule. The crop side is the image height (scale 1 of a 100 px short
+    side), its x0 read back from the image (pixel value = column)."""
+    img = np.zeros((100, 256, 3), np.uint8)
+    img[:, :, 0] = np.arange(256, dtype=np.uint8)[None, :]
+    #                 x1   y1   x2   y2  flag
+    faces = np.array([[0,   10, 40,  50, 0],     # cut at x0 = 20: half visible, centre on the edge
+                      [30,  10, 90,  50, 0],     # whole
+                      [110, 10, 150, 50, 0],     # centre at 130 > x0 + 100 = 120: 25 % visible
+                      [200, 10, 240, 50, 0],     # outside
+                      [15,  60, 35,  80, 1]],    # an ignore region (invalid), 75 % visible
+                     np.float32)
+    for seed in range(3000):
+        crop, kept = random_square_crop(img, faces, np.random.default_rng(seed), (1.0, 1.0))
+        if int(crop[0, 0, 0]) == 20:
+            break
+    else:
+        raise AssertionError("no crop at x0 = 20 in 3000 seeds")
+    np.testing.assert_array_equal(kept, [[0, 10, 20, 50, 0], [10, 10, 70, 50, 0], [0, 60, 15, 80, 1]])
+    crop2, cut = random_square_crop(img, faces, np.random.default_rng(seed), (1.0, 1.0), min_visible=0.7)
+    np.testing.assert_array_equal(crop2, crop)  # the same crop: the option draws no random numbers
+    np.testing.assert_array_equal(cut, [[0, 10, 20, 50, 1], [10, 10, 70, 50, 0], [90, 10, 100, 50, 1],
+                                        [0, 60, 15, 80, 1]])
+
+
+def test_train_augment_cut_faces_same_crops_and_fewer_faces():
+    """cut_faces='ignore' sees the same crops as 'keep' (same rng); its faces are the kept faces
+    that are at least min_visible inside; it needs the ignore-flag column; bad values are errors."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    xy = rng.uniform(0, 260, (30, 2))
+    wh = rng.uniform(10, 80, (30, 2))
+    faces = np.concatenate([xy, np.minimum(xy + wh, [320, 240]), np.zeros((30, 1))], 1).astype(np.float32)
+    kw = dict(size=128, photometric=False, crop_scale=(0.3, 0.6))
+    n_cut = 0
+    for seed in range(10):
+        a_img, a = TrainAugment(**kw)(img, faces, np.random.default_rng(seed))
+        b_img, b = TrainAugment(cut_faces="ignore", min_visible=0.7, **kw)(img, faces, np.random.default_rng(seed))
+        np.testing.assert_array_equal(a_img, b_img)
+        real_b = b[b[:, 4] == 0]
+        assert {tuple(r) for r in real_b.round(3)} <= {tuple(r) for r in a.round(3)}
+        n_cut += int((b[:, 4] == 1).sum())
+    assert n_cut > 0
+    with pytest.raises(ValueError, match="cut_faces='ignore' needs boxes with an ignore-flag"):
+        TrainAugment(cut_faces="ignore", **kw)(img, faces[:, :4], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="cut_faces must be keep or ignore"):
+        TrainAugment(cut_faces="drop")
+    with pytest.raises(ValueError, match="min_visible must be in"):
+        TrainAugment(min_visible=0.0)
+
+
 def test_flip_round_trip():
     rng = np.random.default_rng(1)
     img = rng.integers(0, 255, (40, 70, 3), dtype=np.uint8)

@@ -186,12 +186,21 @@ class DataCfg(_Section):
     # face centre inside) or "face" (the face-detection policy: c from crop_scale, log-uniform;
     # the crop holds at least one whole face)
     crop_policy: str = "uniform"
+    # faces the crop cuts: "keep" (a face whose centre is inside is a face, clipped to the crop;
+    # the others are background) or "ignore" (a face with less than min_visible of its area
+    # inside the crop is an ignore region: a face part is neither a face nor background)
+    cut_faces: str = "keep"
+    min_visible: float = 0.7
     num_workers: int = 2
 
     def validate(self) -> None:
         for key in ("small_faces", "invalid_faces"):
             if getattr(self, key) not in ("drop", "ignore"):
                 raise ConfigError(f"data.{key}: must be drop or ignore, got {getattr(self, key)!r}")
+        if self.cut_faces not in ("keep", "ignore"):
+            raise ConfigError(f"data.cut_faces: must be keep or ignore, got {self.cut_faces!r}")
+        if not 0 < self.min_visible <= 1:
+            raise ConfigError(f"data.min_visible: must be in (0, 1], got {self.min_visible}")
         if self.crop_policy not in ("uniform", "face"):
             raise ConfigError(f"data.crop_policy: must be uniform or face, got {self.crop_policy!r}")
         if self.format not in ("widerface", "voc"):

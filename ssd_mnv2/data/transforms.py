@@ -106,27 +106,42 @@ def random_zoom_out(img: np.ndarray, boxes, rng: np.random.Generator, max_ratio:
     return canvas, boxes
 
 
-def _crop_boxes(boxes: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
+def _crop_boxes(boxes: np.ndarray, x0: int, y0: int, side: int,
+                min_visible: Optional[float] = None) -> np.ndarray:
+    """Boxes of the square crop ``(x0, y0, side)``, clipped to it, in crop pixels.
+
+    ``min_visible=None``: the faces whose centre is inside are kept, the others dropped.
+    ``min_visible=v`` (boxes with an ignore-flag fifth column): every face the crop overlaps is
+    kept, and one with less than ``v`` of its area inside the crop becomes an ignore region (a
+    face part is neither a face to learn nor background to mine)."""
     if len(boxes) == 0:
         return boxes.copy()
-    cx = (boxes[:, 0] + boxes[:, 2]) * 0.5
-    cy = (boxes[:, 1] + boxes[:, 3]) * 0.5
-    keep = (cx >= x0) & (cx < x0 + side) & (cy >= y0) & (cy < y0 + side)
+    if min_visible is None:
+        cx = (boxes[:, 0] + boxes[:, 2]) * 0.5
+        cy = (boxes[:, 1] + boxes[:, 3]) * 0.5
+        keep = (cx >= x0) & (cx < x0 + side) & (cy >= y0) & (cy < y0 + side)
+    else:
+        keep = np.ones(len(boxes), bool)
     out = boxes[keep].copy()
     out[:, [0, 2]] = np.clip(out[:, [0, 2]] - x0, 0, side)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]] - y0, 0, side)
     ok = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])
+    if min_visible is not None:
+        area = (boxes[keep, 2] - boxes[keep, 0]) * (boxes[keep, 3] - boxes[keep, 1])
+        seen = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+        out[seen < min_visible * area, 4] = 1.0
     return out[ok]
 
 
 def random_square_crop(img: np.ndarray, boxes, rng: np.random.Generator,
-                       scale_range: Tuple[float, float] = (0.3, 1.0), max_trials: int = 50
-                       ) -> Tuple[np.ndarray, np.ndarray]:
+                       scale_range: Tuple[float, float] = (0.3, 1.0), max_trials: int = 50,
+                       min_visible: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Random square crop of side ``round(scale * min(H, W))``, ``scale ~ U(scale_range)``.
 
-    Faces whose centre lies inside the crop are kept and clipped to it; the others are dropped.
-    When the image has faces, crops keeping none are rejected (up to ``max_trials`` tries);
-    then the largest centred square of the image is used.
+    Faces whose centre lies inside the crop are kept and clipped to it; the others are dropped
+    (with ``min_visible``: see :func:`_crop_boxes`, cut faces become ignore regions).
+    When the image has faces, crops with no face centre inside are rejected (up to
+    ``max_trials`` tries); then the largest centred square of the image is used.
     """
     boxes = _as_boxes(boxes)
     h, w = img.shape[:2]
@@ -137,32 +152,35 @@ def random_square_crop(img: np.ndarray, boxes, rng: np.random.Generator,
         side = min(side, short)
         x0 = int(rng.integers(0, w - side + 1))
         y0 = int(rng.integers(0, h - side + 1))
-        cropped = _crop_boxes(boxes, x0, y0, side)
+        cropped = _crop_boxes(boxes, x0, y0, side)  # the acceptance rule of both modes
         if len(boxes) == 0 or len(cropped) > 0:
+            if min_visible is not None:
+                cropped = _crop_boxes(boxes, x0, y0, side, min_visible)
             return np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]), cropped
     x0, y0 = (w - short) // 2, (h - short) // 2
     return (np.ascontiguousarray(img[y0:y0 + short, x0:x0 + short]),
-            _crop_boxes(boxes, x0, y0, short))
+            _crop_boxes(boxes, x0, y0, short, min_visible))
 
 
 def random_face_crop(img: np.ndarray, boxes, rng: np.random.Generator,
                      scale_range: Tuple[float, float] = (0.15, 1.0), real: Optional[np.ndarray] = None,
-                     max_trials: int = 50) -> Tuple[np.ndarray, np.ndarray]:
+                     max_trials: int = 50, min_visible: Optional[float] = None
+                     ) -> Tuple[np.ndarray, np.ndarray]:
     """Random square crop that holds at least one whole face (the face-detection crop policy).
 
     The side is ``c * min(H, W)`` with ``c`` log-uniform in ``scale_range`` (small crops, i.e.
     strong zoom-in, as often as large ones). A face is drawn among those that fit in a crop of
     that side (``real`` masks which boxes count as faces, e.g. not ignore regions), and the crop
     is placed uniformly among the positions that contain it whole. Other faces are kept when
-    their centre is inside (clipped to the crop), as in :func:`random_square_crop`. Without a
-    face that fits, falls back to :func:`random_square_crop`.
+    their centre is inside (clipped to the crop), as in :func:`random_square_crop` (and
+    ``min_visible`` likewise). Without a face that fits, falls back to :func:`random_square_crop`.
     """
     boxes = _as_boxes(boxes)
     h, w = img.shape[:2]
     short = min(h, w)
     cand = np.ones(len(boxes), bool) if real is None else np.asarray(real, bool).copy()
     if not cand.any():
-        return random_square_crop(img, boxes, rng, scale_range, max_trials)
+        return random_square_crop(img, boxes, rng, scale_range, max_trials, min_visible)
     lo, hi = np.log(scale_range[0]), np.log(scale_range[1])
     fw = boxes[:, 2] - boxes[:, 0]
     fh = boxes[:, 3] - boxes[:, 1]
@@ -182,8 +200,8 @@ def random_face_crop(img: np.ndarray, boxes, rng: np.random.Generator,
             continue
         x0, y0 = int(rng.integers(xa, xb + 1)), int(rng.integers(ya, yb + 1))
         return (np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]),
-                _crop_boxes(boxes, x0, y0, side))
-    return random_square_crop(img, boxes, rng, scale_range, max_trials)
+                _crop_boxes(boxes, x0, y0, side, min_visible))
+    return random_square_crop(img, boxes, rng, scale_range, max_trials, min_visible)
 
 
 def hflip(img: np.ndarray, boxes) -> Tuple[np.ndarray, np.ndarray]:
@@ -239,6 +257,9 @@ class TrainAugment:
     """Training augmentation: photometric jitter -> zoom-out -> random square crop -> flip ->
     resize to ``size x size`` (random interpolation) -> faces with ``max(w, h) < min_face_px``
     dropped (``small_faces="drop"``) or turned into ignore regions (``"ignore"``).
+    ``cut_faces``: ``"keep"`` (a face whose centre is inside the crop is a face, clipped; the
+    others are dropped, i.e. background) or ``"ignore"`` (a face with less than ``min_visible``
+    of its area inside the crop is an ignore region, wherever its centre is).
 
     ``__call__(image_rgb, boxes_xyxy_px, rng=None) -> (uint8 (size, size, 3), float32 (M, 4+))``.
     Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
@@ -253,7 +274,7 @@ class TrainAugment:
     def __init__(self, size: int = 300, crop_scale: Tuple[float, float] = (0.3, 1.0),
                  zoom_out: float = 1.0, photometric: bool = True, flip: bool = True,
                  min_face_px: float = 0.0, max_trials: int = 50, crop_policy: str = "uniform",
-                 small_faces: str = "drop"):
+                 small_faces: str = "drop", cut_faces: str = "keep", min_visible: float = 0.7):
         self.size = int(size)
         self.crop_scale = tuple(crop_scale)
         self.zoom_out = float(zoom_out)
@@ -265,8 +286,14 @@ class TrainAugment:
             raise ValueError(f"crop_policy must be uniform or face, got {crop_policy!r}")
         if small_faces not in ("drop", "ignore"):
             raise ValueError(f"small_faces must be drop or ignore, got {small_faces!r}")
+        if cut_faces not in ("keep", "ignore"):
+            raise ValueError(f"cut_faces must be keep or ignore, got {cut_faces!r}")
+        if not 0.0 < float(min_visible) <= 1.0:
+            raise ValueError(f"min_visible must be in (0, 1], got {min_visible}")
         self.crop_policy = crop_policy
         self.small_faces = small_faces
+        self.cut_faces = cut_faces
+        self.min_visible = float(min_visible)
 
     def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
                  ) -> Tuple[np.ndarray, np.ndarray]:
@@ -276,8 +303,10 @@ class TrainAugment:
             raise ValueError(f"expected uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
         boxes = _as_boxes(boxes)
         has_flag = boxes.shape[1] >= 5
-        if self.small_faces == "ignore" and not has_flag:
-            raise ValueError("small_faces='ignore' needs boxes with an ignore-flag fifth column")
+        for key in ("small_faces", "cut_faces"):
+            if getattr(self, key) == "ignore" and not has_flag:
+                raise ValueError(f"{key}='ignore' needs boxes with an ignore-flag fifth column")
+        min_visible = self.min_visible if self.cut_faces == "ignore" else None
         img = image
         if self.photometric:
             img = photometric_distort(img, rng)
@@ -285,9 +314,11 @@ class TrainAugment:
             img, boxes = random_zoom_out(img, boxes, rng, self.zoom_out)
         if self.crop_policy == "face":
             real = boxes[:, 4] == 0 if has_flag else None
-            img, boxes = random_face_crop(img, boxes, rng, self.crop_scale, real, self.max_trials)
+            img, boxes = random_face_crop(img, boxes, rng, self.crop_scale, real, self.max_trials,
+                                          min_visible)
         else:
-            img, boxes = random_square_crop(img, boxes, rng, self.crop_scale, self.max_trials)
+            img, boxes = random_square_crop(img, boxes, rng, self.crop_scale, self.max_trials,
+                                            min_visible)
         if self.flip:
             img, boxes = random_flip(img, boxes, rng)
         img, boxes = resize_with_random_interp(img, boxes, self.size, rng)
@@ -302,7 +333,8 @@ class TrainAugment:
     def __repr__(self) -> str:
         return (f"TrainAugment(size={self.size}, crop_scale={self.crop_scale}, zoom_out={self.zoom_out}, "
                 f"photometric={self.photometric}, flip={self.flip}, min_face_px={self.min_face_px}, "
-                f"crop_policy={self.crop_policy!r}, small_faces={self.small_faces!r})")
+                f"crop_policy={self.crop_policy!r}, small_faces={self.small_faces!r}, "
+                f"cut_faces={self.cut_faces!r}, min_visible={self.min_visible})")
 
 
 class ValTransform:
