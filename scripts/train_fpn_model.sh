@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Train the FPN face model (configs/face_mnv2_fpn_300.yaml: one long cosine schedule), resumable
-# across sessions and machines:
+# Train the FPN face model (one long cosine schedule in two stages: configs/face_mnv2_fpn_300.yaml
+# to epoch 15, then configs/face_mnv2_fpn_448.yaml), resumable across sessions and machines:
 #   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
 #   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
 # The run lives in runs/face_mnv2_fpn_300 (not versioned). When that folder is gone (a new
 # machine), the run continues from the committed copy in training_state/face_mnv2_fpn_300:
 # weights, Adam moments, step, LR position and RNG, so the result is the same as one
-# uninterrupted run. Extra arguments go to `ssd-mnv2 train` (e.g. --set train.stop_epoch=12).
+# uninterrupted run. Extra arguments go to `ssd-mnv2 train` (e.g. --set data.num_workers=1).
 # Needs ../shared/data (WIDER FACE train/dev, the ImageNet MobileNetV2 TFLite weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,4 +59,25 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
     fi
   done
 fi
-ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@"
+# The schedule's two stages, one run folder, one cosine LR curve over 32 epochs: epochs 1-15 on
+# 300 px crops (configs/face_mnv2_fpn_300.yaml), epochs 16-32 on 448 px crops at the same face
+# scale (configs/face_mnv2_fpn_448.yaml); each call continues wherever the run stands.
+STAGE1_EPOCHS=15
+run_epoch() {  # epochs the run has completed (0: no checkpoint yet)
+  $PY - "$RUN" <<'PY'
+import json, sys
+from pathlib import Path
+from ssd_mnv2.engine.checkpoint import latest_checkpoint
+ck = latest_checkpoint(Path(sys.argv[1]))
+print(json.loads((ck / "state.json").read_text())["epoch"] if ck else 0)
+PY
+}
+if [ "$(run_epoch)" -lt "$STAGE1_EPOCHS" ]; then
+  ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@" \
+    --set train.stop_epoch=$STAGE1_EPOCHS
+  if [ "$(run_epoch)" -lt "$STAGE1_EPOCHS" ]; then
+    echo "stage 1 stopped before epoch $STAGE1_EPOCHS; run this script again to continue" >&2
+    exit 1
+  fi
+fi
+ssd-mnv2 train --config configs/face_mnv2_fpn_448.yaml --resume --no-progress "$@"
