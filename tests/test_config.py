@@ -255,14 +255,36 @@ def test_repo_configs_resolve_as_before(name):
 
 
 def test_fpn_config_resolves_to_the_committed_training_state():
-    """scripts/train_fpn_model.sh resumes the committed run with configs/face_mnv2_fpn_300.yaml:
+    """scripts/train_fpn_model.sh resumes the committed run with the config of its stage
+    (configs/face_mnv2_fpn_300.yaml to the end of epoch 15, configs/face_mnv2_fpn_448.yaml after):
     the same Config in every section that shapes training (``eval``, the inference-side
     settings, may have changed since: e.g. eval.pad_multiple), whatever spelling the state's
     files use."""
+    import json
+
     from ssd_mnv2.engine.checkpoint import _config_changes
 
-    new = load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml")
-    for old in [STATE / "config.yaml"] + sorted(STATE.glob("checkpoints/*/config.yaml")):
+    def stage_config(state_json: Path) -> Config:
+        st = json.loads(state_json.read_text())
+        stage2 = st["epoch"] > 15 or (st["epoch"] == 15 and st["iteration"] > 0)
+        return load_config(ROOT / "configs" / ("face_mnv2_fpn_448.yaml" if stage2 else "face_mnv2_fpn_300.yaml"))
+
+    checkpoints = sorted(STATE.glob("checkpoints/*/config.yaml"))
+    assert checkpoints
+    latest = stage_config(checkpoints[-1].parent / "state.json")
+    for old, new in [(STATE / "config.yaml", latest)] + [(c, stage_config(c.parent / "state.json"))
+                                                         for c in checkpoints]:
         loaded = load_config(old)
         assert dataclasses.replace(loaded, eval=new.eval) == new, old
         assert _config_changes(loaded, new) == []
+
+
+def test_fpn_stage2_config_changes_only_the_canvas():
+    """Stage 2 of the FPN schedule continues the same run: only the training canvas and the crop
+    range (same face scale: 448 / 0.45 = 300 / 0.3) differ from stage 1."""
+    from ssd_mnv2.config import config_to_dict
+
+    a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml"))
+    b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_448.yaml"))
+    diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    assert diff == {("model", "image_size"): (300, 448), ("data", "crop_scale"): ([0.3, 1.0], [0.45, 1.0])}
