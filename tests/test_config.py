@@ -280,11 +280,12 @@ def test_fpn_config_resolves_to_the_committed_training_state():
 
 
 def test_fpn_stage2_config_changes_only_the_canvas():
-    """Stage 2 of the FPN schedule continues the same run: only the training canvas and the crop
-    range (same face scale: 448 / 0.45 = 300 / 0.3) differ from stage 1."""
+    """Stage 2 of the FPN schedule continues the same run: only the training canvas, the crop
+    range (same face scale: 448 / 0.45 = 300 / 0.3) and the cut-face rule differ from stage 1."""
     from ssd_mnv2.config import config_to_dict
 
     a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml"))
     b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_448.yaml"))
     diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
-    assert diff == {("model", "image_size"): (300, 448), ("data", "crop_scale"): ([0.3, 1.0], [0.45, 1.0])}
+    assert diff == {("model", "image_size"): (300, 448), ("data", "crop_scale"): ([0.3, 1.0], [0.45, 1.0]),
+                    ("data", "cut_faces"): ("keep", "ignore")}
