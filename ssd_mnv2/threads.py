@@ -2,8 +2,9 @@
 
 MXNet 1.x, when ``OMP_NUM_THREADS`` is not set, uses half the processors on Intel x86 (it assumes
 two hyper-threads per core). On a machine without hyper-threading that is half the cores: on a
-2-core VM, training and MXNet inference ran on one core (measured: a training step of the FPN
-model at batch 16, 4.9 s with the default, 2.5 s with ``OMP_NUM_THREADS=2``). Importing
+2-core VM, training and MXNet inference ran on one core (measured: a forward and backward pass
+of the FPN model at batch 16, 300 px, 4.9 s with the default, 2.5 s with ``OMP_NUM_THREADS=2``;
+training at 448 px 4.1 -> 7.1 images/s). Importing
 ``ssd_mnv2`` sets ``OMP_NUM_THREADS`` to the number of physical cores this process may use,
 unless it is already set or MXNet is already imported (it reads the variable once, at import).
 """
