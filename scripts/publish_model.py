@@ -1,6 +1,6 @@
 """Copy a training run's checkpoint into the package as the shipped model.
 
-    python scripts/publish_model.py runs/face_mnv2_300 [--which last|best]
+    python scripts/publish_model.py runs/face_mnv2_300 [--which last|best] [--checkpoint ep021-it000000]
 
 Writes ssd_mnv2/models/face_mnv2_300.params (atomically) and the checkpoint's resolved config
 as ssd_mnv2/models/face_mnv2_300.yaml, and prints their sizes.
@@ -26,8 +26,15 @@ def main(argv=None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--which", choices=["last", "best"], default="last")
     ap.add_argument("--name", default="face_mnv2_300")
+    ap.add_argument("--checkpoint", default=None,
+                    help="a checkpoint folder name under RUN_DIR/checkpoints (e.g. ep021-it000000); overrides --which")
     args = ap.parse_args(argv)
-    ck = latest_checkpoint(args.run_dir, f"{args.which}.json")
+    if args.checkpoint:
+        ck = Path(args.run_dir) / "checkpoints" / args.checkpoint
+        if not (ck / "model.params").is_file():
+            raise SystemExit(f"no checkpoint {ck}")
+    else:
+        ck = latest_checkpoint(args.run_dir, f"{args.which}.json")
     if ck is None:
         raise SystemExit(f"no {args.which} checkpoint in {args.run_dir}")
     cfg = load_config(ck / "config.yaml")
