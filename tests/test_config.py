@@ -189,6 +189,10 @@ def test_loss_section_is_validated(key, value, message):
 @pytest.mark.parametrize("key,value,message", [
     ("cut_faces", "drop", "data.cut_faces: must be keep or ignore, got 'drop'"),
     ("min_visible", 1.5, r"data.min_visible: must be in \(0, 1\], got 1.5"),
+    ("background_prob", -0.1, r"data.background_prob: must be in \[0, 1\], got -0.1"),
+    ("background_kinds", ["flat", "logo"], r"data.background_kinds: must be a non-empty list of "
+                                           r"crop, flat, noise, got \['flat', 'logo'\]"),
+    ("background_kinds", [], r"data.background_kinds: must be a non-empty list"),
 ])
 def test_cut_faces_options_are_validated(key, value, message):
     d = tiny_config_dict()

@@ -426,3 +426,68 @@ def test_real_dev_split_loads():
     img, boxes = ds[0]
     assert img.ndim == 3 and img.dtype == np.uint8 and len(boxes) > 0
     assert (boxes[:, 2] <= img.shape[1]).all() and (boxes[:, 3] <= img.shape[0]).all()
+
+
+# ------------------------------------------------------------------ face-free samples
+def test_face_free_crop_touches_no_box_and_gives_up_cleanly():
+    from ssd_mnv2.data.transforms import face_free_crop
+
+    img = np.zeros((300, 400, 3), np.uint8)
+    boxes = np.array([[20, 20, 80, 90, 0], [250, 150, 300, 220, 1]], np.float32)
+    for x1, y1, x2, y2, _ in boxes.astype(int):
+        img[y1:y2, x1:x2] = 255  # faces and the ignore region are white, the rest black
+    found = 0
+    for seed in range(100):
+        crop = face_free_crop(img, boxes, np.random.default_rng(seed), (0.2, 0.5))
+        if crop is not None:
+            found += 1
+            assert crop.shape[0] == crop.shape[1] and 0.2 * 300 - 1 <= crop.shape[0] <= 0.5 * 300 + 1
+            assert crop.max() == 0, seed  # no pixel of a face nor of the ignore region
+    assert found > 50
+    full = np.array([[0, 0, 400, 300, 0]], np.float32)  # a face covers the whole image
+    assert face_free_crop(img, full, np.random.default_rng(0), (0.2, 0.5), max_trials=20) is None
+
+
+def test_blank_canvases_are_uint8_and_vary():
+    from ssd_mnv2.data.transforms import blank_canvas
+
+    flats = [blank_canvas(64, "flat", np.random.default_rng(s)) for s in range(20)]
+    noise = [blank_canvas(64, "noise", np.random.default_rng(s)) for s in range(20)]
+    for c in flats + noise:
+        assert c.shape == (64, 64, 3) and c.dtype == np.uint8
+    assert max(c.reshape(-1, 3).std(axis=0).max() for c in flats) < 10  # one colour, faint noise
+    assert min(c.std() for c in noise) > 2 and max(c.std() for c in noise) > 30
+    assert len({tuple(c.reshape(-1, 3).mean(axis=0).round()) for c in flats}) > 10
+    with pytest.raises(ValueError, match="flat or noise, got 'crop'"):
+        blank_canvas(64, "crop", np.random.default_rng(0))
+
+
+def test_train_augment_background_samples():
+    """background_prob: that share of samples is face-free (no boxes, same shape and columns);
+    0 (the default) leaves every sample as it was; a 'crop' with no face-free region falls back
+    to the usual face sample; bad settings are errors."""
+    img = np.random.default_rng(0).integers(0, 256, (200, 260, 3), dtype=np.uint8)
+    faces = np.array([[30, 40, 90, 110, 0], [150, 60, 200, 120, 0]], np.float32)
+    base = TrainAugment(size=96, crop_scale=(0.3, 1.0))
+    off = TrainAugment(size=96, crop_scale=(0.3, 1.0), background_prob=0.0)
+    for seed in range(5):
+        (a, ab), (b, bb) = (t(img, faces, np.random.default_rng(seed)) for t in (base, off))
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ab, bb)
+    always = TrainAugment(size=96, background_prob=1.0, background_kinds=("flat", "noise"))
+    for seed in range(10):
+        out, b = always(img, faces, np.random.default_rng(seed))
+        assert out.shape == (96, 96, 3) and out.dtype == np.uint8 and b.shape == (0, 5)
+    some = TrainAugment(size=96, background_prob=0.25, background_kinds=("flat",))
+    empty = [len(some(img, faces, np.random.default_rng(s))[1]) == 0 for s in range(400)]
+    assert 0.18 < np.mean(empty) < 0.32
+    full = np.array([[0, 0, 260, 200, 0]], np.float32)  # no face-free crop exists
+    crop_only = TrainAugment(size=96, background_prob=1.0, background_kinds=("crop",), max_trials=10)
+    _, b = crop_only(img, full, np.random.default_rng(0))
+    assert len(b) == 1
+    _, b = crop_only(img, faces, np.random.default_rng(0))
+    assert len(b) == 0
+    with pytest.raises(ValueError, match="background_prob must be in"):
+        TrainAugment(background_prob=1.5)
+    with pytest.raises(ValueError, match=r"background_kinds must be a non-empty subset.*got \['blur'\]"):
+        TrainAugment(background_kinds=("blur",))

@@ -185,3 +185,17 @@ def test_fpn_model_exports_to_onnx_with_the_same_detections(tmp_path):
     assert len(s1) > 0 and len(s1) == len(s2)
     np.testing.assert_allclose(s1, s2, atol=1e-4)
     np.testing.assert_allclose(b1, b2, atol=1e-2)
+
+
+def test_face_free_image_adds_loss_only_with_min_hard_negatives():
+    """A face-free sample (no positive anchor) gets no negative quota from neg_ratio alone; with
+    min_hard_negatives=k its k highest-loss background anchors are mined."""
+    cls_p, box_p, ct, bt = _random_batch()
+    ct[1] = 0  # image 1 has no face
+    none = MultiBoxLoss(neg_ratio=3)([cls_p], [box_p], [mx.nd.array(ct)], [bt])[0][0].asnumpy()
+    assert none[1] == 0.0
+    k = 5
+    mined = MultiBoxLoss(neg_ratio=3, min_hard_negatives=k)([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    ce = -mx.nd.log_softmax(cls_p, axis=-1).asnumpy()[1, :, 0]
+    np.testing.assert_allclose(mined[0][0].asnumpy()[1], np.sort(ce)[-k:].sum() / 3, rtol=1e-5)
+    assert mined[1][0].asnumpy()[1] == 0.0  # no box loss without positives

@@ -191,6 +191,11 @@ class DataCfg(_Section):
     # inside the crop is an ignore region: a face part is neither a face nor background)
     cut_faces: str = "keep"
     min_visible: float = 0.7
+    # face-free training samples: this share of the samples is a face-free image instead, of a
+    # kind drawn from background_kinds: "crop" (a crop of the image touching no face), "flat"
+    # (one colour) or "noise". They add loss only with loss.min_hard_negatives > 0.
+    background_prob: float = 0.0
+    background_kinds: Tuple[str, ...] = ("crop", "flat", "noise")
     num_workers: int = 2
 
     def validate(self) -> None:
@@ -201,6 +206,13 @@ class DataCfg(_Section):
             raise ConfigError(f"data.cut_faces: must be keep or ignore, got {self.cut_faces!r}")
         if not 0 < self.min_visible <= 1:
             raise ConfigError(f"data.min_visible: must be in (0, 1], got {self.min_visible}")
+        if not 0.0 <= self.background_prob <= 1.0:
+            raise ConfigError(f"data.background_prob: must be in [0, 1], got {self.background_prob}")
+        kinds = ("crop", "flat", "noise")
+        bad = [k for k in self.background_kinds if k not in kinds]
+        if bad or not self.background_kinds:
+            raise ConfigError(f"data.background_kinds: must be a non-empty list of {', '.join(kinds)}, "
+                              f"got {list(self.background_kinds)}")
         if self.crop_policy not in ("uniform", "face"):
             raise ConfigError(f"data.crop_policy: must be uniform or face, got {self.crop_policy!r}")
         if self.format not in ("widerface", "voc"):

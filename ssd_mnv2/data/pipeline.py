@@ -107,7 +107,8 @@ def build_augment(cfg: Config, photometric: Optional[bool] = None) -> TrainAugme
     return TrainAugment(size=cfg.model.image_size, crop_scale=tuple(d.crop_scale), zoom_out=d.zoom_out,
                         photometric=d.photometric if photometric is None else photometric, flip=d.flip,
                         min_face_px=d.min_train_face_px, crop_policy=d.crop_policy,
-                        small_faces=d.small_faces, cut_faces=d.cut_faces, min_visible=d.min_visible)
+                        small_faces=d.small_faces, cut_faces=d.cut_faces, min_visible=d.min_visible,
+                        background_prob=d.background_prob, background_kinds=d.background_kinds)
 
 
 def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 1) -> TrainSamples:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 __all__ = ["photometric_distort", "random_zoom_out", "random_square_crop", "random_face_crop",
-           "random_flip", "hflip",
+           "random_flip", "hflip", "face_free_crop", "blank_canvas", "BACKGROUND_KINDS",
            "resize_with_random_interp", "clip_and_filter", "TrainAugment", "ValTransform",
            "INTERPOLATIONS"]
 
@@ -253,6 +253,54 @@ def clip_and_filter(boxes, width: int, height: int, min_size: float = 0.0) -> np
     return boxes[keep]
 
 
+# --------------------------------------------------------------------------------------------
+# face-free samples
+
+BACKGROUND_KINDS = ("crop", "flat", "noise")
+
+
+def face_free_crop(img: np.ndarray, boxes, rng: np.random.Generator,
+                   scale_range: Tuple[float, float] = (0.3, 1.0), max_trials: int = 50
+                   ) -> Optional[np.ndarray]:
+    """A random square crop (side ``U(scale_range) * min(H, W)``) that overlaps no box at all
+    (faces and ignore regions alike), or ``None`` when ``max_trials`` tries found none."""
+    boxes = _as_boxes(boxes)
+    h, w = img.shape[:2]
+    short = min(h, w)
+    for _ in range(max_trials):
+        side = max(1, min(short, int(round(rng.uniform(*scale_range) * short))))
+        x0 = int(rng.integers(0, w - side + 1))
+        y0 = int(rng.integers(0, h - side + 1))
+        if len(boxes):
+            ix = np.minimum(boxes[:, 2], x0 + side) - np.maximum(boxes[:, 0], x0)
+            iy = np.minimum(boxes[:, 3], y0 + side) - np.maximum(boxes[:, 1], y0)
+            if ((ix > 0) & (iy > 0)).any():
+                continue
+        return np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side])
+    return None
+
+
+def blank_canvas(size: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A face-free ``(size, size, 3)`` uint8 canvas: ``"flat"`` (one random colour, often near
+    black, white or grey, with faint noise) or ``"noise"`` (per-pixel noise of random mean and
+    spread, sometimes blurred to a coarser grain, sometimes grey)."""
+    if kind == "flat":
+        base = rng.choice([0.0, 255.0, 128.0]) if rng.random() < 0.5 else rng.uniform(0, 255)
+        colour = np.clip(base + rng.uniform(-24, 24, 3), 0, 255)
+        out = colour + rng.normal(0.0, rng.uniform(0.0, 3.0), (size, size, 3))
+    elif kind == "noise":
+        mean, spread = rng.uniform(64, 192), rng.uniform(20, 128)
+        shape = (size, size, 1) if rng.random() < 0.3 else (size, size, 3)
+        out = mean + rng.uniform(-spread, spread, shape)
+        if rng.random() < 0.5:
+            k = int(rng.choice([3, 5, 9]))
+            out = cv2.GaussianBlur(out.astype(np.float32), (k, k), 0).reshape(shape)
+        out = np.broadcast_to(out, (size, size, 3))
+    else:
+        raise ValueError(f"blank canvas kind must be flat or noise, got {kind!r}")
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
 class TrainAugment:
     """Training augmentation: photometric jitter -> zoom-out -> random square crop -> flip ->
     resize to ``size x size`` (random interpolation) -> faces with ``max(w, h) < min_face_px``
@@ -269,12 +317,20 @@ class TrainAugment:
     **Ignore flag.** When the boxes have a fifth column, it is the ignore flag (1 = an ignore
     region, not a face to learn): crops are placed around real faces only, and
     ``small_faces="ignore"`` (which needs that column) sets the flag instead of dropping.
+
+    **Face-free samples.** With probability ``background_prob`` the sample is a face-free image
+    instead (no boxes): a kind drawn from ``background_kinds``: ``"crop"`` (a crop of the image
+    that overlaps no face nor ignore region, :func:`face_free_crop`; when there is none, the
+    usual face sample), ``"flat"`` or ``"noise"`` (:func:`blank_canvas`). Every crop of the
+    usual policy holds a face, so without them nothing teaches that a plain or noisy image has
+    none. (They add loss only with ``loss.min_hard_negatives`` > 0: no positives, no quota.)
     """
 
     def __init__(self, size: int = 300, crop_scale: Tuple[float, float] = (0.3, 1.0),
                  zoom_out: float = 1.0, photometric: bool = True, flip: bool = True,
                  min_face_px: float = 0.0, max_trials: int = 50, crop_policy: str = "uniform",
-                 small_faces: str = "drop", cut_faces: str = "keep", min_visible: float = 0.7):
+                 small_faces: str = "drop", cut_faces: str = "keep", min_visible: float = 0.7,
+                 background_prob: float = 0.0, background_kinds: Sequence[str] = BACKGROUND_KINDS):
         self.size = int(size)
         self.crop_scale = tuple(crop_scale)
         self.zoom_out = float(zoom_out)
@@ -294,6 +350,28 @@ class TrainAugment:
         self.small_faces = small_faces
         self.cut_faces = cut_faces
         self.min_visible = float(min_visible)
+        if not 0.0 <= float(background_prob) <= 1.0:
+            raise ValueError(f"background_prob must be in [0, 1], got {background_prob}")
+        bad = [k for k in background_kinds if k not in BACKGROUND_KINDS]
+        if bad or not background_kinds:
+            raise ValueError(f"background_kinds must be a non-empty subset of {list(BACKGROUND_KINDS)}, "
+                             f"got {list(background_kinds)}")
+        self.background_prob = float(background_prob)
+        self.background_kinds = tuple(background_kinds)
+
+    def _background(self, img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+                    ) -> Optional[np.ndarray]:
+        """A face-free ``(size, size, 3)`` sample of a random kind, or None (no face-free crop)."""
+        kind = self.background_kinds[int(rng.integers(len(self.background_kinds)))]
+        if kind != "crop":
+            return blank_canvas(self.size, kind, rng)
+        crop = face_free_crop(img, boxes, rng, self.crop_scale, self.max_trials)
+        if crop is None:
+            return None
+        if self.flip and rng.random() < 0.5:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        interp = INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
+        return cv2.resize(crop, (self.size, self.size), interpolation=interp)
 
     def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
                  ) -> Tuple[np.ndarray, np.ndarray]:
@@ -310,6 +388,10 @@ class TrainAugment:
         img = image
         if self.photometric:
             img = photometric_distort(img, rng)
+        if self.background_prob > 0 and rng.random() < self.background_prob:
+            blank = self._background(img, boxes, rng)
+            if blank is not None:
+                return blank, np.zeros((0, boxes.shape[1]), np.float32)
         if self.zoom_out > 1.0:
             img, boxes = random_zoom_out(img, boxes, rng, self.zoom_out)
         if self.crop_policy == "face":
@@ -334,7 +416,8 @@ class TrainAugment:
         return (f"TrainAugment(size={self.size}, crop_scale={self.crop_scale}, zoom_out={self.zoom_out}, "
                 f"photometric={self.photometric}, flip={self.flip}, min_face_px={self.min_face_px}, "
                 f"crop_policy={self.crop_policy!r}, small_faces={self.small_faces!r}, "
-                f"cut_faces={self.cut_faces!r}, min_visible={self.min_visible})")
+                f"cut_faces={self.cut_faces!r}, min_visible={self.min_visible}, "
+                f"background_prob={self.background_prob}, background_kinds={list(self.background_kinds)})")
 
 
 class ValTransform:
