@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train the FPN face model (one long cosine schedule in two stages: configs/face_mnv2_fpn_300.yaml
-# to epoch 15, then configs/face_mnv2_fpn_448.yaml), resumable across sessions and machines:
+# Train the FPN face model (one long cosine schedule in three stages: configs/face_mnv2_fpn_300.yaml
+# to epoch 15, configs/face_mnv2_fpn_448.yaml to epoch 21, then configs/face_mnv2_fpn_512.yaml),
+# resumable across sessions and machines:
 #   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
 #   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
 # The run lives in runs/face_mnv2_fpn_300 (not versioned). When that folder is gone (a new
@@ -59,10 +60,10 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
     fi
   done
 fi
-# The schedule's two stages, one run folder, one cosine LR curve over 32 epochs: epochs 1-15 on
-# 300 px crops (configs/face_mnv2_fpn_300.yaml), epochs 16-32 on 448 px crops at the same face
-# scale (configs/face_mnv2_fpn_448.yaml); each call continues wherever the run stands.
-STAGE1_EPOCHS=15
+# The schedule's stages: one run folder, one cosine LR curve over 32 epochs; each stage is
+# "last epoch:config" and trains until the run has completed that epoch (each call continues
+# wherever the run stands). tests/test_config.py reads this line to check the committed state.
+STAGES="15:configs/face_mnv2_fpn_300.yaml 21:configs/face_mnv2_fpn_448.yaml 32:configs/face_mnv2_fpn_512.yaml"
 run_epoch() {  # epochs the run has completed (0: no checkpoint yet)
   $PY - "$RUN" <<'PY'
 import json, sys
@@ -72,12 +73,13 @@ ck = latest_checkpoint(Path(sys.argv[1]))
 print(json.loads((ck / "state.json").read_text())["epoch"] if ck else 0)
 PY
 }
-if [ "$(run_epoch)" -lt "$STAGE1_EPOCHS" ]; then
-  ssd-mnv2 train --config configs/face_mnv2_fpn_300.yaml --resume --no-progress "$@" \
-    --set train.stop_epoch=$STAGE1_EPOCHS
-  if [ "$(run_epoch)" -lt "$STAGE1_EPOCHS" ]; then
-    echo "stage 1 stopped before epoch $STAGE1_EPOCHS; run this script again to continue" >&2
-    exit 1
+for stage in $STAGES; do
+  last=${stage%%:*} config=${stage#*:}
+  if [ "$(run_epoch)" -lt "$last" ]; then
+    ssd-mnv2 train --config "$config" --resume --no-progress "$@" --set train.stop_epoch=$last
+    if [ "$(run_epoch)" -lt "$last" ]; then
+      echo "stopped before the end of epoch $last ($config); run this script again to continue" >&2
+      exit 1
+    fi
   fi
-fi
-ssd-mnv2 train --config configs/face_mnv2_fpn_448.yaml --resume --no-progress "$@"
+done

@@ -27,7 +27,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 # The trained models in the package (``ssd_mnv2/models/<name>.params`` + ``<name>.yaml``), see
 # MODEL_CARD.md. ``DEFAULT_MODEL`` is what every command uses without --model/--params.
 SHIPPED_MODELS: Dict[str, str] = {
-    "face_mnv2_fpn_300": "MobileNetV2 width 1.0 + FPN-lite neck, 300 then 448 px training crops, anchors 10-384 px",
+    "face_mnv2_fpn_300": "MobileNetV2 width 1.0 + FPN-lite neck, 300, 448 then 512 px training crops, anchors 10-384 px",
     "face_mnv2_300": "MobileNetV2 width 1.0, 300 px training input, square anchors (the previous model)",
 }
 DEFAULT_MODEL = "face_mnv2_fpn_300"

@@ -258,20 +258,38 @@ def test_repo_configs_resolve_as_before(name):
             c.decode) == ("adam", 0.001, 4e-5, 0.3, "cosine", 16, 1, 8.0, "original", load_config().decode)
 
 
+def fpn_stages() -> list:
+    """``[(last_epoch, config path), ...]`` of scripts/train_fpn_model.sh's ``STAGES`` line."""
+    import re
+
+    text = (ROOT / "scripts" / "train_fpn_model.sh").read_text()
+    line = re.search(r'^STAGES="([^"]+)"$', text, re.M)
+    assert line, "scripts/train_fpn_model.sh has no STAGES=\"...\" line"
+    stages = [(int(e), ROOT / c) for e, c in (s.split(":", 1) for s in line.group(1).split())]
+    assert [e for e, _ in stages] == sorted(e for e, _ in stages) and all(c.is_file() for _, c in stages)
+    return stages
+
+
 def test_fpn_config_resolves_to_the_committed_training_state():
-    """scripts/train_fpn_model.sh resumes the committed run with the config of its stage
-    (configs/face_mnv2_fpn_300.yaml to the end of epoch 15, configs/face_mnv2_fpn_448.yaml after):
-    the same Config in every section that shapes training (``eval``, the inference-side
-    settings, may have changed since: e.g. eval.pad_multiple), whatever spelling the state's
-    files use."""
+    """scripts/train_fpn_model.sh resumes the committed run with the config of its stage (its
+    STAGES line: configs/face_mnv2_fpn_300.yaml to the end of epoch 15, and so on): the same
+    Config in every section that shapes training (``eval``, the inference-side settings, may
+    have changed since: e.g. eval.pad_multiple), whatever spelling the state's files use."""
     import json
 
     from ssd_mnv2.engine.checkpoint import _config_changes
 
+    stages = fpn_stages()
+    assert stages[-1][0] == load_config(stages[-1][1]).train.epochs
+
     def stage_config(state_json: Path) -> Config:
+        """The config of the stage that wrote the checkpoint: a checkpoint at the end of a
+        stage's last epoch is that stage's; one past it, the next stage's."""
         st = json.loads(state_json.read_text())
-        stage2 = st["epoch"] > 15 or (st["epoch"] == 15 and st["iteration"] > 0)
-        return load_config(ROOT / "configs" / ("face_mnv2_fpn_448.yaml" if stage2 else "face_mnv2_fpn_300.yaml"))
+        for last, config in stages:
+            if st["epoch"] < last or (st["epoch"] == last and st["iteration"] == 0):
+                return load_config(config)
+        raise AssertionError(f"{state_json}: epoch {st['epoch']} is past the schedule")
 
     checkpoints = sorted(STATE.glob("checkpoints/*/config.yaml"))
     assert checkpoints
@@ -293,3 +311,16 @@ def test_fpn_stage2_config_changes_only_the_canvas():
     diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
     assert diff == {("model", "image_size"): (300, 448), ("data", "crop_scale"): ([0.3, 1.0], [0.45, 1.0]),
                     ("data", "cut_faces"): ("keep", "ignore")}
+
+
+def test_fpn_stage3_config_changes_the_canvas_and_adds_face_free_samples():
+    """Stage 3 (epochs 22-32): a canvas of whole stride-128 cells at the same face scale
+    (512 / 0.512 = 300 / 0.3) and face-free samples with their negatives; nothing else."""
+    from ssd_mnv2.config import config_to_dict
+
+    a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_448.yaml"))
+    b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_512.yaml"))
+    diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    assert diff == {("model", "image_size"): (448, 512), ("data", "crop_scale"): ([0.45, 1.0], [0.512, 1.0]),
+                    ("data", "background_prob"): (0.0, 0.05), ("loss", "min_hard_negatives"): (0, 32)}
+    assert 512 % 128 == 0 and [e for e, _ in fpn_stages()] == [15, 21, 32]
