@@ -491,3 +491,37 @@ def test_train_augment_background_samples():
         TrainAugment(background_prob=1.5)
     with pytest.raises(ValueError, match=r"background_kinds must be a non-empty subset.*got \['blur'\]"):
         TrainAugment(background_kinds=("blur",))
+
+
+def test_face_free_benchmark_sets(tmp_path):
+    """benchmarks/face_free.py: its dev crops come from a WIDER label file and touch no face
+    (faces and invalid ones painted white on black images); an image covered by a face gives
+    none; the synthetic patterns are 640x480 uint8 and not blank."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "face_free.py")
+    spec = importlib.util.spec_from_file_location("face_free", path)
+    face_free = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(face_free)
+    faces = {"e/a.jpg": [(10, 10, 60, 70, 0), (200, 120, 40, 50, 1)], "e/full.jpg": [(0, 0, 160, 120, 0)],
+             "e/b.jpg": [(150, 20, 30, 30, 0)]}
+    sizes = {"e/a.jpg": (320, 240), "e/full.jpg": (160, 120), "e/b.jpg": (300, 200)}
+    lines = []
+    for rel, fs in faces.items():
+        w, h = sizes[rel]
+        img = np.zeros((h, w, 3), np.uint8)
+        lines += [rel, str(len(fs))]
+        for x, y, bw, bh, invalid in fs:
+            img[y:y + bh, x:x + bw] = 255
+            lines.append(f"{x} {y} {bw} {bh} 0 0 0 {invalid} 0 0")
+        (tmp_path / "images" / "e").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "images" / rel), img)
+    (tmp_path / "gt.txt").write_text("\n".join(lines) + "\n")
+    crops = face_free.dev_crops(str(tmp_path / "images"), str(tmp_path / "gt.txt"))
+    assert sorted(crops) == ["e/a.jpg", "e/b.jpg"]
+    for crop in crops.values():
+        assert crop.shape[0] == crop.shape[1] and crop.max() <= 8  # JPEG ringing at most
+    patterns = face_free.pattern_images()
+    assert len(patterns) == 9
+    for name, img in patterns.items():
+        assert img.shape == (480, 640, 3) and img.dtype == np.uint8 and img.std() > 5, name
