@@ -138,8 +138,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"benchmarks/face_free.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    from ssd_mnv2.bench import run_script
+
+    run_script(main, "benchmarks/face_free.py")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["machine_info", "time_stages", "run_benchmark", "format_table", "BACKENDS", "SIZES"]
+__all__ = ["machine_info", "time_stages", "run_benchmark", "format_table", "run_script", "BACKENDS", "SIZES"]
 
 from .deploy.backends import BENCH_BACKENDS as BACKENDS, bench_backend
 
@@ -351,3 +351,15 @@ def benchmark_main(args) -> int:
 
         atomic_write_text(args.json, json.dumps({"machine": info, "model": model, "rows": rows}, indent=1))
     return 0
+
+
+def run_script(main: Callable[[], int], prog: str) -> None:
+    """Exit with ``main()``'s status; a missing file or a bad value is one line
+    ``prog: error: ...`` on stderr and status 2 (no traceback)."""
+    import sys
+
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
