@@ -324,3 +324,17 @@ def test_fpn_stage3_config_changes_the_canvas_and_adds_face_free_samples():
     assert diff == {("model", "image_size"): (448, 512), ("data", "crop_scale"): ([0.45, 1.0], [0.512, 1.0]),
                     ("data", "background_prob"): (0.0, 0.05), ("loss", "min_hard_negatives"): (0, 32)}
     assert 512 % 128 == 0 and [e for e, _ in fpn_stages()] == [15, 21, 32]
+
+
+def test_face_free_sample_settings_reach_the_augmentation_and_the_loss():
+    from ssd_mnv2.data.pipeline import build_augment
+
+    d = tiny_config_dict()
+    d.setdefault("data", {}).update(background_prob=0.1, background_kinds=["flat"])
+    d.setdefault("loss", {})["min_hard_negatives"] = 16
+    cfg = config_from_dict(d)
+    aug = build_augment(cfg)
+    assert (aug.background_prob, aug.background_kinds) == (0.1, ("flat",))
+    assert cfg.loss.min_hard_negatives == 16
+    default = build_augment(config_from_dict(tiny_config_dict()))
+    assert (default.background_prob, default.background_kinds) == (0.0, ("crop", "flat", "noise"))
