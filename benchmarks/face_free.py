@@ -69,6 +69,7 @@ def pattern_images(h: int = 480, w: int = 640) -> Dict[str, np.ndarray]:
 
 def dev_crops(images_dir: str, labels: str) -> Dict[str, np.ndarray]:
     """One face-free square crop (0.3-1 of the short side) per dev image where one exists."""
+    from ssd_mnv2.boxes import xywh_to_xyxy
     from ssd_mnv2.data.transforms import face_free_crop
     from ssd_mnv2.data.widerface import parse_wider_labels
     from ssd_mnv2.imageio import read_image_bgr
@@ -76,9 +77,8 @@ def dev_crops(images_dir: str, labels: str) -> Dict[str, np.ndarray]:
     out = {}
     for i, rec in enumerate(parse_wider_labels(labels, allow_degenerate=True)):
         img = read_image_bgr(os.path.join(images_dir, rec.rel_path))
-        boxes = rec.boxes_xywh_px.astype(np.float32).reshape(-1, 4).copy()
-        boxes[:, 2:] += boxes[:, :2]
-        crop = face_free_crop(img, boxes, np.random.default_rng([7, i]), (0.3, 1.0))
+        boxes_xyxy_px = xywh_to_xyxy(rec.boxes_xywh_px.reshape(-1, 4))
+        crop = face_free_crop(img, boxes_xyxy_px, np.random.default_rng([7, i]), (0.3, 1.0))
         if crop is not None:
             out[rec.rel_path] = crop
     return out

@@ -368,10 +368,10 @@ class TrainAugment:
         crop = face_free_crop(img, boxes, rng, self.crop_scale, self.max_trials)
         if crop is None:
             return None
-        if self.flip and rng.random() < 0.5:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-        interp = INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
-        return cv2.resize(crop, (self.size, self.size), interpolation=interp)
+        no_boxes = np.zeros((0, 4), np.float32)
+        if self.flip:
+            crop, _ = random_flip(crop, no_boxes, rng)
+        return resize_with_random_interp(crop, no_boxes, self.size, rng)[0]
 
     def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
                  ) -> Tuple[np.ndarray, np.ndarray]:
