@@ -87,6 +87,29 @@ def test_coverage_far_from_anchors_and_train_measure(tmp_path):
     assert Path(files["png"]).stat().st_size > 0
 
 
+def test_augmented_faces_follow_the_training_canvases():
+    """The scale lab's training faces: one canvas per sample (data.canvas_sizes when set), the
+    faces inside it, and a face's size on a canvas of S px is S / image_size times its size on
+    the default canvas (same crop)."""
+    import dataclasses
+
+    from ssd_mnv2.lab.scale import augmented_faces
+
+    ds = _FakeDataset([(300, 200)] * 6, [[[40, 40, 90, 100], [150, 50, 200, 120]]] * 6)
+    base = load_config(TINY)
+    one = augmented_faces(base, dataset=ds, samples_per_image=2)
+    S = base.model.image_size
+    assert set(one.inputs) == {(S, S)} and "canvases" not in one.measure
+    multi_cfg = base.replace(data=dataclasses.replace(base.data, canvas_sizes=(S, 2 * S)))
+    multi = augmented_faces(multi_cfg, dataset=ds, samples_per_image=2)
+    assert set(multi.inputs) == {(S, S), (2 * S, 2 * S)} and f"canvases [{S}, {2 * S}]" in multi.measure
+    for (w, h), b in zip(multi.inputs, multi.boxes):
+        assert len(b) and b.min() >= 0 and b[:, 2].max() <= w and b[:, 3].max() <= h
+    wide = [np.median(b[:, 2] - b[:, 0]) for (w, _), b in zip(multi.inputs, multi.boxes) if w == 2 * S]
+    narrow = [np.median(b[:, 2] - b[:, 0]) for (w, _), b in zip(multi.inputs, multi.boxes) if w == S]
+    assert np.median(wide) > 1.3 * np.median(narrow)
+
+
 def test_stats_table(tmp_path):
     cfg = load_config(TINY)
     ds = _FakeDataset([(128, 128)] * 2, [[[0, 0, 8, 10], [0, 0, 40, 50]], [[0, 0, 300 / 2, 200 / 2]]])

@@ -525,3 +525,68 @@ def test_face_free_benchmark_sets(tmp_path):
     assert len(patterns) == 9
     for name, img in patterns.items():
         assert img.shape == (480, 640, 3) and img.dtype == np.uint8 and img.std() > 5, name
+
+def test_train_augment_per_call_canvas_scales_the_same_crop():
+    """size= resizes the same crop to another canvas: the image is (S, S, 3) and the boxes are
+    the default canvas's boxes times S / size (the crop does not depend on the canvas)."""
+    img = np.random.default_rng(3).integers(0, 256, (200, 260, 3), dtype=np.uint8)
+    faces = np.array([[30, 40, 90, 110], [150, 60, 200, 120]], np.float32)
+    aug = TrainAugment(size=128, crop_scale=(0.5, 1.0), photometric=False)
+    for seed in range(6):
+        a, ab = aug(img, faces, np.random.default_rng(seed))
+        b, bb = aug(img, faces, np.random.default_rng(seed), size=192)
+        assert a.shape == (128, 128, 3) and b.shape == (192, 192, 3)
+        assert len(ab) == len(bb) > 0
+        np.testing.assert_allclose(bb, ab * 1.5, rtol=1e-5, atol=1e-3)
+    flat = TrainAugment(size=128, background_prob=1.0, background_kinds=("flat", "noise"))
+    assert flat(img, faces, np.random.default_rng(0), size=160)[0].shape == (160, 160, 3)
+    with pytest.raises(ValueError, match="size must be >= 1, got 0"):
+        aug(img, faces, np.random.default_rng(0), size=0)
+
+
+def test_batch_sampler_draws_one_canvas_per_batch_reproducibly():
+    """With several sizes every batch has one canvas, drawn from (seed, epoch, batch): a
+    mid-epoch resume sees the same canvases; each size turns up; one size keeps (epoch, i) pairs."""
+    from ssd_mnv2.data.pipeline import EpochBatchSampler
+
+    sizes = (448, 512, 576)
+    full = list(EpochBatchSampler(160, 4, seed=5, epoch=2, sizes=sizes))
+    assert len(full) == 40
+    for batch in full:
+        assert len(batch) == 4 and len({s for _, _, s in batch}) == 1 and batch[0][2] in sizes
+        assert all(e == 2 for e, _, _ in batch)
+    assert {b[0][2] for b in full} == set(sizes)
+    plain = list(EpochBatchSampler(160, 4, seed=5, epoch=2))
+    assert [[i for _, i, _ in b] for b in full] == [[i for _, i in b] for b in plain]
+    assert list(EpochBatchSampler(160, 4, seed=5, epoch=2, start_batch=17, sizes=sizes)) == full[17:]
+    other_epoch = list(EpochBatchSampler(160, 4, seed=5, epoch=3, sizes=sizes))
+    assert [b[0][2] for b in other_epoch] != [b[0][2] for b in full]
+    assert all(len(k) == 2 for b in EpochBatchSampler(16, 4, sizes=(512,)) for k in b)
+
+
+def test_train_samples_encode_each_canvas_with_its_own_anchors(tmp_path):
+    """(epoch, i, size) gives an S x S image and targets for the anchors of an S x S input,
+    as many as the network predicts at that size; a size without an encoder is a KeyError;
+    data.canvas_sizes is validated at load time."""
+    import mxnet as mx
+
+    from ssd_mnv2.config import ConfigError
+    from ssd_mnv2.data.pipeline import build_dataset, build_train_samples
+    from ssd_mnv2.data.synthetic import write_wider
+    from ssd_mnv2.model.ssd import build_ssd
+    from tiny_configs import tiny_config
+
+    write_wider(tmp_path / "d", n_images=4)
+    cfg = tiny_config(tmp_path / "d", data={"canvas_sizes": [64, 128]})
+    samples = build_train_samples(cfg, build_dataset(cfg, "train"))
+    net = build_ssd(cfg)
+    for size in (64, 96, 128):
+        img, cls_t, box_t = samples[(0, 1, size)] if size != 96 else samples[(0, 1)]
+        assert img.shape == (3, size, size)
+        cls_p, box_p, anchors = net(mx.nd.zeros((1, 3, size, size)))
+        assert cls_t.shape == (anchors.shape[1],) and box_t.shape == (anchors.shape[1], 4)
+    with pytest.raises(KeyError, match=r"no target encoder for a 160 px canvas \(have \[64, 96, 128\]\)"):
+        samples[(0, 1, 160)]
+    for bad in ([100], [0], [512, 48]):
+        with pytest.raises(ConfigError, match="data.canvas_sizes: every size must be a multiple of 32"):
+            tiny_config(tmp_path / "d", data={"canvas_sizes": bad})

@@ -63,6 +63,29 @@ def test_resume_is_exact(data, tmp_path):
         np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_multi_scale_training_resumes_exactly(data, tmp_path):
+    """data.canvas_sizes: batches of different canvases train (the loss is finite for each) and
+    an interrupted run resumes onto the same canvases, ending with the same weights."""
+    from ssd_mnv2.data.pipeline import EpochBatchSampler
+
+    sizes = {"data": {"canvas_sizes": [64, 96, 128]}}
+    drawn = {b[0][2] for e in (0, 1) for b in EpochBatchSampler(8, 2, seed=1, epoch=e, sizes=[64, 96, 128])}
+    assert len(drawn) >= 2  # the 6 iterations below see more than one canvas
+    cfg_a = tiny_config(data, tmp_path / "a", **sizes)
+    res = fit(cfg_a, max_iters=6, progress=False)
+    assert res.global_step == 6
+    cfg_b = tiny_config(data, tmp_path / "b", **sizes)
+    fit(cfg_b, max_iters=3, progress=False)
+    fit(cfg_b, resume=True, max_iters=3, progress=False)
+    pa, pb = _params(tmp_path / "a"), _params(tmp_path / "b")
+    for k in pa:
+        np.testing.assert_allclose(pa[k].asnumpy(), pb[k].asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+    plain = tiny_config(data, tmp_path / "c")
+    fit(plain, max_iters=6, progress=False)
+    pc = _params(tmp_path / "c")
+    assert any(not np.allclose(pa[k].asnumpy(), pc[k].asnumpy()) for k in pa)
+
+
 def test_run_folder_in_the_old_flat_format_resumes_exactly(data, tmp_path):
     """A run written before the match/loss/solver/decode sections (train.lr, eval.nms_iou...
     in its config.yaml files) resumes with a new-format config, exactly as an uninterrupted run."""

@@ -196,6 +196,11 @@ class DataCfg(_Section):
     # (one colour) or "noise". They add loss only with loss.min_hard_negatives > 0.
     background_prob: float = 0.0
     background_kinds: Tuple[str, ...] = ("crop", "flat", "noise")
+    # multi-scale training: each batch is resized to a canvas drawn from this list instead of
+    # model.image_size (the same crops: faces scale with the canvas); sizes that are not whole
+    # cells of the coarsest level also train the cut last cell that an unpadded input has.
+    # Empty: model.image_size only.
+    canvas_sizes: Tuple[int, ...] = ()
     num_workers: int = 2
 
     def validate(self) -> None:
@@ -213,6 +218,11 @@ class DataCfg(_Section):
         if bad or not self.background_kinds:
             raise ConfigError(f"data.background_kinds: must be a non-empty list of {', '.join(kinds)}, "
                               f"got {list(self.background_kinds)}")
+        bad = [c for c in self.canvas_sizes if not isinstance(c, int) or isinstance(c, bool)
+               or c < 32 or c % 32]
+        if bad:
+            raise ConfigError(f"data.canvas_sizes: every size must be a multiple of 32 px (>= 32), "
+                              f"got {list(self.canvas_sizes)}")
         if self.crop_policy not in ("uniform", "face"):
             raise ConfigError(f"data.crop_policy: must be uniform or face, got {self.crop_policy!r}")
         if self.format not in ("widerface", "voc"):

@@ -2,11 +2,12 @@
 
 Every sample's randomness comes from ``(seed, epoch, index)``: the batch sampler yields
 ``(epoch, index)`` pairs, so augmentation is reproducible and a resumed run sees the same
-batches as an uninterrupted one.
+batches as an uninterrupted one. Multi-scale training (``data.canvas_sizes``): the sampler
+draws each batch's canvas from ``(seed, epoch, batch)`` and yields ``(epoch, index, size)``.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from ..config import Config
 from ..matching import TargetEncoder
 from .transforms import TrainAugment
 
-__all__ = ["build_dataset", "build_augment", "TrainSamples", "EpochBatchSampler", "build_train_samples"]
+__all__ = ["build_dataset", "build_augment", "TrainSamples", "EpochBatchSampler", "build_train_samples",
+           "canvas_sizes"]
 
 
 def build_dataset(cfg: Config, split: str = "train"):
@@ -34,17 +36,27 @@ def build_dataset(cfg: Config, split: str = "train"):
                           skip_bad=d.skip_bad)
 
 
+def canvas_sizes(cfg: Config) -> Tuple[int, ...]:
+    """The training canvases: ``data.canvas_sizes``, or ``(model.image_size,)`` when empty."""
+    return tuple(cfg.data.canvas_sizes) or (cfg.model.image_size,)
+
+
 class TrainSamples:
-    """Indexable by ``(epoch, i)``: ``(image CHW float32 RGB 0-255, cls_targets (N,), box_targets (N, 4))``.
+    """Indexable by ``(epoch, i)`` or ``(epoch, i, size)``:
+    ``(image CHW float32 RGB 0-255 (3, S, S), cls_targets (N,), box_targets (N, 4))``, with N the
+    anchors of an S x S input (S = ``size``, default ``augment.size``).
 
     ``ignore_invalid``: the data set's :meth:`ignored_boxes` (WIDER ``invalid``, VOC
-    ``difficult``) become ignore regions instead of background."""
+    ``difficult``) become ignore regions instead of background. ``encoders``: the target
+    encoder of each further canvas size (multi-scale training); ``encoder`` is ``augment.size``'s."""
 
     def __init__(self, dataset, augment: TrainAugment, encoder: TargetEncoder, seed: int = 0,
-                 indices: Optional[Sequence[int]] = None, ignore_invalid: bool = False) -> None:
+                 indices: Optional[Sequence[int]] = None, ignore_invalid: bool = False,
+                 encoders: Optional[Dict[int, TargetEncoder]] = None) -> None:
         self.dataset = dataset
         self.augment = augment
         self.encoder = encoder
+        self.encoders: Dict[int, TargetEncoder] = {**(encoders or {}), augment.size: encoder}
         self.seed = int(seed)
         self.indices = list(range(len(dataset))) if indices is None else list(indices)
         self.ignore_invalid = bool(ignore_invalid)
@@ -52,9 +64,9 @@ class TrainSamples:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def sample(self, epoch: int, i: int) -> Tuple[np.ndarray, np.ndarray]:
+    def sample(self, epoch: int, i: int, size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Augmented ``(image_rgb uint8 (S, S, 3), boxes (M, 5))`` for (epoch, i): ``x1 y1 x2 y2``
-        px and the ignore flag (1 = ignore region)."""
+        px and the ignore flag (1 = ignore region); S = ``size`` or ``augment.size``."""
         idx = self.indices[i]
         rng = np.random.default_rng([self.seed, epoch, idx])
         img, boxes = self.dataset[idx]
@@ -64,12 +76,14 @@ class TrainSamples:
         if self.ignore_invalid:
             ign = self.dataset.ignored_boxes(idx).reshape(-1, 4)
             parts.append(np.concatenate([ign, np.ones((len(ign), 1), np.float32)], axis=1))
-        return self.augment(img, np.concatenate(parts, axis=0), rng)
+        return self.augment(img, np.concatenate(parts, axis=0), rng, size)
 
     def __getitem__(self, key):
-        epoch, i = key
-        img, boxes = self.sample(epoch, i)
-        cls_t, box_t = self.encoder(boxes[:, :4], ignore=boxes[:, 4] > 0)
+        epoch, i, size = key if len(key) == 3 else (*key, self.augment.size)
+        if size not in self.encoders:
+            raise KeyError(f"no target encoder for a {size} px canvas (have {sorted(self.encoders)})")
+        img, boxes = self.sample(epoch, i, size)
+        cls_t, box_t = self.encoders[size](boxes[:, :4], ignore=boxes[:, 4] > 0)
         return (np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32), cls_t, box_t)
 
 
@@ -78,10 +92,14 @@ class EpochBatchSampler:
 
     ``start_batch`` skips the first batches of ``epoch`` (mid-epoch resume). ``last_batch``
     'discard' drops the incomplete final batch (fixed shapes for static graphs).
+    ``sizes``: with more than one, each batch gets a canvas drawn from them (uniformly, from
+    ``(seed, epoch, batch)``, so a resumed epoch draws the same) and yields
+    ``(epoch, index, size)`` triples.
     """
 
     def __init__(self, num_samples: int, batch_size: int, seed: int = 0, epoch: int = 0,
-                 start_batch: int = 0, shuffle: bool = True) -> None:
+                 start_batch: int = 0, shuffle: bool = True, sizes: Sequence[int] = ()) -> None:
+        self.sizes = tuple(int(s) for s in sizes)
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
@@ -98,7 +116,17 @@ class EpochBatchSampler:
             order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.num_samples)
         nb = self.num_samples // self.batch_size
         for b in range(self.start_batch, nb):
-            yield [(self.epoch, int(i)) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+            batch = [int(i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+            if len(self.sizes) > 1:
+                size = self.canvas_of(b)
+                yield [(self.epoch, i, size) for i in batch]
+            else:
+                yield [(self.epoch, i) for i in batch]
+
+    def canvas_of(self, b: int) -> int:
+        """The canvas of batch ``b`` of this epoch (multi-scale training)."""
+        rng = np.random.default_rng([self.seed, self.epoch, b, 11])
+        return self.sizes[int(rng.integers(len(self.sizes)))]
 
 
 def build_augment(cfg: Config, photometric: Optional[bool] = None) -> TrainAugment:
@@ -114,10 +142,10 @@ def build_augment(cfg: Config, photometric: Optional[bool] = None) -> TrainAugme
 def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 1) -> TrainSamples:
     """Augment + encode ``dataset`` for training; with several workers each gets a shard by rank."""
     d = cfg.data
-    s = cfg.model.image_size
     augment = build_augment(cfg)
-    encoder = TargetEncoder(generate_anchors(cfg, s, s), cfg.match.iou_thresh, cfg.anchors.variances,
-                            cfg.match.ignore_iou)
+    encoders = {s: TargetEncoder(generate_anchors(cfg, s, s), cfg.match.iou_thresh, cfg.anchors.variances,
+                                 cfg.match.ignore_iou)
+                for s in {*canvas_sizes(cfg), cfg.model.image_size}}
     indices = list(range(rank, len(dataset), num_workers))
-    return TrainSamples(dataset, augment, encoder, cfg.train.seed, indices,
-                        ignore_invalid=d.invalid_faces == "ignore")
+    return TrainSamples(dataset, augment, encoders[augment.size], cfg.train.seed, indices,
+                        ignore_invalid=d.invalid_faces == "ignore", encoders=encoders)

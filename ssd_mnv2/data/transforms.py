@@ -309,8 +309,9 @@ class TrainAugment:
     others are dropped, i.e. background) or ``"ignore"`` (a face with less than ``min_visible``
     of its area inside the crop is an ignore region, wherever its centre is).
 
-    ``__call__(image_rgb, boxes_xyxy_px, rng=None) -> (uint8 (size, size, 3), float32 (M, 4+))``.
-    Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
+    ``__call__(image_rgb, boxes_xyxy_px, rng=None, size=None) -> (uint8 (S, S, 3), float32 (M, 4+))``
+    with ``S = size or self.size`` (a per-call canvas for multi-scale training: the same crop,
+    resized to S: the crop does not depend on S). Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
     ratio (1.0 disables it). ``crop_policy``: ``"uniform"`` (:func:`random_square_crop`) or
     ``"face"`` (:func:`random_face_crop`: log-uniform scale, at least one whole face).
 
@@ -359,22 +360,26 @@ class TrainAugment:
         self.background_prob = float(background_prob)
         self.background_kinds = tuple(background_kinds)
 
-    def _background(self, img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
-                    ) -> Optional[np.ndarray]:
+    def _background(self, img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+                    size: int) -> Optional[np.ndarray]:
         """A face-free ``(size, size, 3)`` sample of a random kind, or None (no face-free crop)."""
         kind = self.background_kinds[int(rng.integers(len(self.background_kinds)))]
         if kind != "crop":
-            return blank_canvas(self.size, kind, rng)
+            return blank_canvas(size, kind, rng)
         crop = face_free_crop(img, boxes, rng, self.crop_scale, self.max_trials)
         if crop is None:
             return None
         no_boxes = np.zeros((0, 4), np.float32)
         if self.flip:
             crop, _ = random_flip(crop, no_boxes, rng)
-        return resize_with_random_interp(crop, no_boxes, self.size, rng)[0]
+        return resize_with_random_interp(crop, no_boxes, size, rng)[0]
 
-    def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None
-                 ) -> Tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, boxes, rng: Optional[np.random.Generator] = None,
+                 size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """``size``: this sample's canvas (multi-scale training); default ``self.size``."""
+        size = self.size if size is None else int(size)
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
         if rng is None:
             rng = np.random.default_rng()  # fresh OS entropy: distinct per worker and call
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -389,7 +394,7 @@ class TrainAugment:
         if self.photometric:
             img = photometric_distort(img, rng)
         if self.background_prob > 0 and rng.random() < self.background_prob:
-            blank = self._background(img, boxes, rng)
+            blank = self._background(img, boxes, rng, size)
             if blank is not None:
                 return blank, np.zeros((0, boxes.shape[1]), np.float32)
         if self.zoom_out > 1.0:
@@ -403,13 +408,13 @@ class TrainAugment:
                                             min_visible)
         if self.flip:
             img, boxes = random_flip(img, boxes, rng)
-        img, boxes = resize_with_random_interp(img, boxes, self.size, rng)
+        img, boxes = resize_with_random_interp(img, boxes, size, rng)
         if self.small_faces == "ignore":
-            boxes = clip_and_filter(boxes, self.size, self.size, 0.0)
+            boxes = clip_and_filter(boxes, size, size, 0.0)
             bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
             boxes[np.maximum(bw, bh) < self.min_face_px, 4] = 1.0
         else:
-            boxes = clip_and_filter(boxes, self.size, self.size, self.min_face_px)
+            boxes = clip_and_filter(boxes, size, size, self.min_face_px)
         return img, boxes.astype(np.float32)
 
     def __repr__(self) -> str:

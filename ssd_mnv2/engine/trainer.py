@@ -16,7 +16,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from ..config import Config
-from ..data.pipeline import EpochBatchSampler, build_dataset, build_train_samples
+from ..data.pipeline import EpochBatchSampler, build_dataset, build_train_samples, canvas_sizes
 from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
 from ..model.weights import load_params
@@ -223,7 +223,8 @@ def _build_net(cfg: Config, ctx: List[mx.Context], ck: Optional[Path], state: Di
     _freeze(net, cfg)
     _no_wd_on_bn_and_bias(net)
     if t.hybridize:
-        net.hybridize(static_alloc=True, static_shape=True)
+        # several canvases (data.canvas_sizes): input shapes change from batch to batch
+        net.hybridize(static_alloc=True, static_shape=len(canvas_sizes(cfg)) == 1)
     return net, loaded
 
 
@@ -348,7 +349,8 @@ def _batches(run: TrainRun) -> Iterator[Tuple[mx.nd.NDArray, ...]]:
     """This epoch's batches from ``run.iteration`` on (a deterministic order per epoch and
     seed); the time spent waiting for them goes to ``run.meter``."""
     t, workers = run.cfg.train, run.cfg.data.num_workers
-    sampler = EpochBatchSampler(len(run.samples), t.batch_size, t.seed, run.epoch, run.start_batch)
+    sampler = EpochBatchSampler(len(run.samples), t.batch_size, t.seed, run.epoch, run.start_batch,
+                                sizes=canvas_sizes(run.cfg))
     loader = gluon.data.DataLoader(run.samples, batch_sampler=sampler, num_workers=workers,
                                    thread_pool=False, prefetch=2 * max(1, workers))
     data_iter = iter(loader)

@@ -27,11 +27,12 @@ _EDGES = (8, 16, 32, 64, 128, 256)
 
 def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = None,
                     samples_per_image: int = 2, seed: int = 0, dataset=None) -> FaceSet:
-    """Faces of training samples as the network sees them (``image_size`` square crops).
+    """Faces of training samples as the network sees them (``image_size`` square crops; with
+    ``data.canvas_sizes`` each sample on a canvas drawn from them, as batches are in training).
 
     Every kept box counts, also faces that would then be dropped or ignored as too small
     (``data.min_train_face_px``) and ignore regions: the point is to see where faces land."""
-    from ..data.pipeline import build_augment, build_dataset
+    from ..data.pipeline import build_augment, build_dataset, canvas_sizes
 
     cfg = as_config(cfg)
     d = cfg.data
@@ -44,6 +45,7 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
     aug = build_augment(cfg, photometric=False)
     aug.min_face_px, aug.small_faces = 0.0, "drop"  # keep every face: we look where faces land
     n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
+    sizes = canvas_sizes(cfg)
     inputs: List = []
     boxes: List[np.ndarray] = []
     for i in range(n):
@@ -52,11 +54,13 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
         faces = np.asarray(dataset.boxes(i), np.float32).reshape(-1, 4)
         for k in range(samples_per_image):
             rng = np.random.default_rng([seed, k, i])
-            _, b = aug(img, faces, rng)
-            inputs.append((aug.size, aug.size))
+            size = sizes[int(rng.integers(len(sizes)))] if len(sizes) > 1 else aug.size
+            _, b = aug(img, faces, rng, size)
+            inputs.append((size, size))
             boxes.append(b[:, :4])
     src = getattr(dataset, "label_path", "train")
-    return FaceSet(inputs, boxes, measure=f"augmented ({d.crop_policy} crops {list(d.crop_scale)})",
+    canvases = f", canvases {list(sizes)}" if len(sizes) > 1 else ""
+    return FaceSet(inputs, boxes, measure=f"augmented ({d.crop_policy} crops {list(d.crop_scale)}{canvases})",
                    source=str(src), image_size=cfg.model.image_size)
 
 
