@@ -103,8 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="outputs/face_free")
     args = p.parse_args(argv)
     from ssd_mnv2.commands import backend_detector
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_shipped_model import BLANK_IMAGES
+    from ssd_mnv2.data.synthetic import BLANK_IMAGES
 
     blanks = {k: f() for k, f in BLANK_IMAGES.items()}
     sets: List[Tuple[str, Dict[str, np.ndarray], str]] = [

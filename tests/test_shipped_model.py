@@ -9,6 +9,7 @@ from matplotlib import cbook
 
 from ssd_mnv2 import cli
 from ssd_mnv2.boxes import iou_matrix
+from ssd_mnv2.data.synthetic import BLANK_IMAGES
 from ssd_mnv2.predictor import (DEFAULT_MODEL, DEFAULT_PARAMS, SHIPPED_MODELS, Detector,
                                 shipped_model_files)
 
@@ -29,12 +30,6 @@ def test_shipped_model_finds_grace_hopper(name):
     assert iou_matrix(boxes[:1], GRACE_HOPPER_FACE_XYXY)[0, 0] >= 0.5
 
 
-BLANK_IMAGES = {
-    "white": lambda: np.full((480, 640, 3), 255, np.uint8),
-    "black": lambda: np.zeros((480, 640, 3), np.uint8),
-    "grey": lambda: np.full((480, 640, 3), 128, np.uint8),
-    "noise": lambda: np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),
-}
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ __all__ = [
     "wider_label_text", "write_wider", "write_wider_from_labels", "mat_cell", "write_wider_mats",
     "make_synthetic_widerface",
     "voc_xml", "write_voc_faceset", "write_voc_devkit", "BLOB_FACES", "write_blob_voc_set",
-    "write_photos", "write_blank_images",
+    "write_photos", "write_blank_images", "BLANK_IMAGES",
 ]
 
 
@@ -295,3 +295,14 @@ def write_blank_images(images: Path, keys: Iterable[str], size: Tuple[int, int] 
     w, h = size
     for key in keys:
         write_image(images / f"{key}.jpg", np.zeros((h, w, 3), np.uint8))
+
+
+#: The blank-image check's 640x480 face-free images (uint8 (480, 640, 3); noise is seeded), as
+#: zero-argument makers: ``tests/test_shipped_model.py`` asserts no face >= 0.5 on each and
+#: ``benchmarks/face_free.py`` reports the top score.
+BLANK_IMAGES = {
+    "white": lambda: np.full((480, 640, 3), 255, np.uint8),
+    "black": lambda: np.zeros((480, 640, 3), np.uint8),
+    "grey": lambda: np.full((480, 640, 3), 128, np.uint8),
+    "noise": lambda: np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),
+}
