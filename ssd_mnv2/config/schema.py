@@ -158,6 +158,11 @@ class AnchorCfg(_Section):
             raise ConfigError(f"anchors.max_input_size: must be >= 64, got {self.max_input_size}")
 
 
+#: The kinds of face-free training sample (``data.background_kinds``; drawn by
+#: :class:`ssd_mnv2.data.transforms.TrainAugment`).
+BACKGROUND_KINDS: Tuple[str, ...] = ("crop", "flat", "noise")
+
+
 @dataclass(frozen=True)
 class DataCfg(_Section):
     """Where the data is and how training samples are augmented."""
@@ -195,7 +200,7 @@ class DataCfg(_Section):
     # kind drawn from background_kinds: "crop" (a crop of the image touching no face), "flat"
     # (one colour) or "noise". They add loss only with loss.min_hard_negatives > 0.
     background_prob: float = 0.0
-    background_kinds: Tuple[str, ...] = ("crop", "flat", "noise")
+    background_kinds: Tuple[str, ...] = BACKGROUND_KINDS
     # multi-scale training: each batch is resized to a canvas drawn from this list instead of
     # model.image_size (the same crops: faces scale with the canvas); sizes that are not whole
     # cells of the coarsest level also train the cut last cell that an unpadded input has.
@@ -213,10 +218,9 @@ class DataCfg(_Section):
             raise ConfigError(f"data.min_visible: must be in (0, 1], got {self.min_visible}")
         if not 0.0 <= self.background_prob <= 1.0:
             raise ConfigError(f"data.background_prob: must be in [0, 1], got {self.background_prob}")
-        kinds = ("crop", "flat", "noise")
-        bad = [k for k in self.background_kinds if k not in kinds]
+        bad = [k for k in self.background_kinds if k not in BACKGROUND_KINDS]
         if bad or not self.background_kinds:
-            raise ConfigError(f"data.background_kinds: must be a non-empty list of {', '.join(kinds)}, "
+            raise ConfigError(f"data.background_kinds: must be a non-empty list of {', '.join(BACKGROUND_KINDS)}, "
                               f"got {list(self.background_kinds)}")
         bad = [c for c in self.canvas_sizes if not isinstance(c, int) or isinstance(c, bool)
                or c < 32 or c % 32]

@@ -19,6 +19,8 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..config.schema import BACKGROUND_KINDS
+
 __all__ = ["photometric_distort", "random_zoom_out", "random_square_crop", "random_face_crop",
            "random_flip", "hflip", "face_free_crop", "blank_canvas", "BACKGROUND_KINDS",
            "resize_with_random_interp", "clip_and_filter", "TrainAugment", "ValTransform",
@@ -254,9 +256,7 @@ def clip_and_filter(boxes, width: int, height: int, min_size: float = 0.0) -> np
 
 
 # --------------------------------------------------------------------------------------------
-# face-free samples
-
-BACKGROUND_KINDS = ("crop", "flat", "noise")
+# face-free samples (kinds: BACKGROUND_KINDS, defined with the config that names them)
 
 
 def face_free_crop(img: np.ndarray, boxes, rng: np.random.Generator,
