@@ -8,7 +8,9 @@ any, the model of ``--model``/``--params``/``--config`` (default: the shipped mo
 of face-free images, each scored at original size (the blank set also at 300x300):
 
 - ``blank``: the regression test's images (white, black, grey, uniform noise; 640x480), at
-  original size and 300x300: 8 cases (tests/test_shipped_model.py);
+  original size and 300x300: 8 cases (tests/test_shipped_model.py); and once more at original
+  size without the input padding (``eval.pad_multiple=0``: a cut last cell of the coarsest
+  levels), which shows how much a model relies on the padding;
 - ``patterns``: synthetic images no training option draws (gradients, checkerboards, stripes,
   blurred colour noise, random shapes, salt-and-pepper; 640x480);
 - ``dev crops``: from each WIDER FACE dev image, one random square crop (0.3-1 of the short side)
@@ -120,11 +122,19 @@ def main(argv=None) -> int:
         args.config = None if config is None else str(config)
         det = backend_detector(args)
         predict = lambda img, size: det.predict(img, size=size, threshold=0.0)  # noqa: E731
-        rows.append({"model": name, "sets": {s: score_set(predict, imgs, size) for s, imgs, size in sets}})
+        scores = {s: score_set(predict, imgs, size) for s, imgs, size in sets}
+        overrides = args.overrides
+        args.overrides = list(overrides) + ["eval.pad_multiple=0"]
+        unpadded = backend_detector(args)
+        args.overrides = overrides
+        scores["blank unpadded"] = score_set(
+            lambda img, size: unpadded.predict(img, size=size, threshold=0.0), blanks, "original")
+        rows.append({"model": name, "sets": scores})
         print(f"{name}: " + ", ".join(f"{s} {v['share_ge_0.5']:.3f} (max {v['max_top']:.2f})"
                                       for s, v in rows[-1]["sets"].items()), file=sys.stderr, flush=True)
-    head = "| model | " + " | ".join(f"{s}: n, >= 0.5, mean top, max top" for s, _, _ in sets) + " |"
-    lines = [head, "|---|" + "---|" * len(sets)]
+    names = list(rows[0]["sets"])
+    head = "| model | " + " | ".join(f"{s}: n, >= 0.5, mean top, max top" for s in names) + " |"
+    lines = [head, "|---|" + "---|" * len(names)]
     for r in rows:
         cells = [f"{v['images']}, {v['share_ge_0.5']:.3f}, {v['mean_top']:.3f}, {v['max_top']:.3f}"
                  for v in r["sets"].values()]
