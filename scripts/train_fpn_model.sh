@@ -4,10 +4,7 @@
 # resumable across sessions and machines:
 #   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
 #   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
-#   scripts/train_fpn_model.sh arm NAME ITERS [train args]
-#       # an ablation arm: a copy of the run's latest checkpoint (or of the committed state) in
-#       # runs/arms/NAME, trained ITERS more iterations with the last stage's config and the
-#       # given --set overrides (e.g. --set train.epochs=40 to go on after the schedule's end)
+# Ablation arms from the run's latest checkpoint: benchmarks/finetune_arms.py.
 # The run lives in runs/face_mnv2_fpn_300 (not versioned). When that folder is gone (a new
 # machine), the run continues from the committed copy in training_state/face_mnv2_fpn_300:
 # weights, Adam moments, step, LR position and RNG, so the result is the same as one
@@ -51,22 +48,18 @@ print(f"saved {ck} -> {saved}")
 PY
   exit 0
 fi
-restore() {  # restore DEST from the committed state: a run folder with plain optim.params
-  local dest=$1
-  mkdir -p "$(dirname "$dest")"
-  rm -rf "$dest"
-  cp -r "$SAVED" "$dest"
-  for ck in "$dest"/checkpoints/*/; do
+if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
+  echo "continuing from the committed state in $SAVED"
+  mkdir -p "$(dirname "$RUN")"
+  rm -rf "$RUN"
+  cp -r "$SAVED" "$RUN"
+  for ck in "$RUN"/checkpoints/*/; do
     if [ -f "$ck/optim.params.gz.part00" ]; then  # parts of one gzip file, in order
       cat "$ck"/optim.params.gz.part* | gunzip > "$ck/optim.params" && rm "$ck"/optim.params.gz.part*
     elif [ -f "$ck/optim.params.gz" ]; then       # states saved before the split
       gunzip "$ck/optim.params.gz"
     fi
   done
-}
-if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
-  echo "continuing from the committed state in $SAVED"
-  restore "$RUN"
 fi
 # The schedule's stages: one run folder, one cosine LR curve over 32 epochs; each stage is
 # "last epoch:config" and trains until the run has completed that epoch (each call continues
@@ -81,22 +74,6 @@ ck = latest_checkpoint(Path(sys.argv[1]))
 print(json.loads((ck / "state.json").read_text())["epoch"] if ck else 0)
 PY
 }
-if [ "${1:-}" = "arm" ]; then
-  name=${2:?usage: scripts/train_fpn_model.sh arm NAME ITERS [train args]}
-  iters=${3:?usage: scripts/train_fpn_model.sh arm NAME ITERS [train args]}
-  shift 3
-  arm=runs/arms/$name
-  [ -e "$arm" ] && { echo "$arm exists: remove it or choose another name" >&2; exit 1; }
-  ck=$($PY -c "import sys; from pathlib import Path; from ssd_mnv2.engine.checkpoint import latest_checkpoint; print(latest_checkpoint(Path(sys.argv[1])) or '')" "$RUN")
-  [ -n "$ck" ] || { echo "no checkpoint in $RUN nor $SAVED" >&2; exit 1; }
-  mkdir -p "$arm.tmp/checkpoints"
-  cp -r "$ck" "$arm.tmp/checkpoints/"
-  echo "{\"dir\": \"checkpoints/$(basename "$ck")\"}" > "$arm.tmp/last.json"
-  mv "$arm.tmp" "$arm"
-  config=${STAGES##*:}  # the last stage's config
-  echo "arm $name: from $ck, $iters iterations of $config $*"
-  exec ssd-mnv2 train --config "$config" --resume --no-progress --out-dir "$arm" --max-iters "$iters" "$@"
-fi
 for stage in $STAGES; do
   last=${stage%%:*} config=${stage#*:}
   if [ "$(run_epoch)" -lt "$last" ]; then

@@ -281,3 +281,45 @@ def test_in_training_evaluation_logs_ap_and_keeps_the_best_checkpoint(data, tmp_
     hard = [h["ap_hard"] for h in hist]
     assert best["epoch"] == 1 + int(np.argmax(hard))
     assert (tmp_path / "run" / best["dir"] / "model.params").is_file()
+
+
+def test_finetune_arm_starts_from_a_copy_and_continues_to_its_target(data, tmp_path):
+    """An arm copies the run's latest checkpoint, records start and target step, and an
+    interrupted arm resumes to the same target; asking again for another budget or other
+    overrides is an error; the arm spec and the table are checked."""
+    from ssd_mnv2.engine.arms import arms_table, parse_arm, prepare_arm, remaining_iters
+
+    fit(tiny_config(data, tmp_path / "run"), max_iters=3, progress=False)
+    spec = prepare_arm(tmp_path / "arms", "lower_lr", tmp_path / "run", 4, ["solver.lr=0.0005"])
+    assert (spec["start_step"], spec["target_step"]) == (3, 7)
+    arm = tmp_path / "arms" / "lower_lr"
+    assert remaining_iters(arm) == 4
+    cfg = tiny_config(data, arm, solver={"lr": 0.0005})
+    fit(cfg, resume=True, max_iters=2, progress=False)  # interrupted after 2 of 4
+    assert remaining_iters(arm) == 2
+    assert prepare_arm(tmp_path / "arms", "lower_lr", tmp_path / "run", 4, ["solver.lr=0.0005"]) == spec
+    fit(cfg, resume=True, max_iters=remaining_iters(arm), progress=False)
+    assert remaining_iters(arm) == 0
+    assert load_checkpoint(latest_checkpoint(arm))["state"]["global_step"] == 7
+    assert load_checkpoint(latest_checkpoint(tmp_path / "run"))["state"]["global_step"] == 3  # untouched
+    with pytest.raises(ValueError, match="exists with .*'iters': 4.*asked for .*'iters': 5"):
+        prepare_arm(tmp_path / "arms", "lower_lr", tmp_path / "run", 5, ["solver.lr=0.0005"])
+    with pytest.raises(FileNotFoundError, match="no checkpoint to start the arm from"):
+        prepare_arm(tmp_path / "arms", "x", tmp_path / "nothing", 1)
+    assert parse_arm("ms data.canvas_sizes=[64,96]  train.seed=2") == ("ms", ["data.canvas_sizes=[64,96]", "train.seed=2"])
+    assert parse_arm("control") == ("control", [])
+    for bad, msg in (("", "empty arm spec"), ("a=1", "the first word is the arm's folder name"),
+                     ("ms canvas", "overrides must be KEY=VALUE")):
+        with pytest.raises(ValueError, match=msg):
+            parse_arm(bad)
+    row = {"name": "ms", "overrides": ["data.canvas_sizes=[64,96]"], "train_s": 90.0,
+           "ap": {"easy": 0.8612, "medium": 0.8, "hard": 0.66},
+           "face_free": {"blank original": {"images": 4, "share_ge_0.5": 0.0, "max_top": 0.04},
+                         "blank 300x300": {"images": 4, "share_ge_0.5": 0.0, "max_top": 0.06},
+                         "blank unpadded": {"images": 4, "share_ge_0.5": 1.0, "max_top": 0.75},
+                         "patterns": {"images": 9, "share_ge_0.5": 2 / 9, "max_top": 0.7},
+                         "dev crops": {"images": 294, "share_ge_0.5": 0.065, "max_top": 0.9}}}
+    table = arms_table([row, {"name": "c", "overrides": []}]).splitlines()
+    assert table[2] == ("| ms | data.canvas_sizes=[64,96] | 0.861 | 0.800 | 0.660 | 0.06 | 0.75 | 2 / 9 | "
+                        "6.5 % | 1.5 |")
+    assert table[3].startswith("| c | (control) |  |  |  |")
