@@ -52,6 +52,7 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
         W, H = dataset.image_size(i)
         img = np.zeros((H, W, 3), np.uint8)  # geometry only: no need to decode the image
         faces = np.asarray(dataset.boxes(i), np.float32).reshape(-1, 4)
+        faces = np.concatenate([faces, np.zeros((len(faces), 1), np.float32)], axis=1)  # ignore flag
         for k in range(samples_per_image):
             rng = np.random.default_rng([seed, k, i])
             size = sizes[int(rng.integers(len(sizes)))] if len(sizes) > 1 else aug.size
