@@ -546,7 +546,8 @@ def test_train_augment_per_call_canvas_scales_the_same_crop():
 
 def test_batch_sampler_draws_one_canvas_per_batch_reproducibly():
     """With several sizes every batch has one canvas, drawn from (seed, epoch, batch): a
-    mid-epoch resume sees the same canvases; each size turns up; one size keeps (epoch, i) pairs."""
+    mid-epoch resume sees the same canvases; each size turns up; one size is every batch's; no
+    sizes keeps (epoch, i) pairs (each sample on the augmentation's own size)."""
     from ssd_mnv2.data.pipeline import EpochBatchSampler
 
     sizes = (448, 512, 576)
@@ -561,7 +562,8 @@ def test_batch_sampler_draws_one_canvas_per_batch_reproducibly():
     assert list(EpochBatchSampler(160, 4, seed=5, epoch=2, start_batch=17, sizes=sizes)) == full[17:]
     other_epoch = list(EpochBatchSampler(160, 4, seed=5, epoch=3, sizes=sizes))
     assert [b[0][2] for b in other_epoch] != [b[0][2] for b in full]
-    assert all(len(k) == 2 for b in EpochBatchSampler(16, 4, sizes=(512,)) for k in b)
+    assert all(len(k) == 2 for b in EpochBatchSampler(16, 4) for k in b)
+    assert all(k[2] == 576 for b in EpochBatchSampler(16, 4, sizes=(576,)) for k in b)
 
 
 def test_train_samples_encode_each_canvas_with_its_own_anchors(tmp_path):

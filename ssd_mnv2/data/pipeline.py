@@ -92,9 +92,9 @@ class EpochBatchSampler:
 
     ``start_batch`` skips the first batches of ``epoch`` (mid-epoch resume). ``last_batch``
     'discard' drops the incomplete final batch (fixed shapes for static graphs).
-    ``sizes``: with more than one, each batch gets a canvas drawn from them (uniformly, from
-    ``(seed, epoch, batch)``, so a resumed epoch draws the same) and yields
-    ``(epoch, index, size)`` triples.
+    ``sizes`` (``data.canvas_sizes``): when given, each batch gets a canvas drawn from them
+    (uniformly, from ``(seed, epoch, batch)``, so a resumed epoch draws the same) and yields
+    ``(epoch, index, size)`` triples; empty: pairs, each sample on the augmentation's own size.
     """
 
     def __init__(self, num_samples: int, batch_size: int, seed: int = 0, epoch: int = 0,
@@ -117,7 +117,7 @@ class EpochBatchSampler:
         nb = self.num_samples // self.batch_size
         for b in range(self.start_batch, nb):
             batch = [int(i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
-            if len(self.sizes) > 1:
+            if self.sizes:
                 size = self.canvas_of(b)
                 yield [(self.epoch, i, size) for i in batch]
             else:
@@ -125,6 +125,8 @@ class EpochBatchSampler:
 
     def canvas_of(self, b: int) -> int:
         """The canvas of batch ``b`` of this epoch (multi-scale training)."""
+        if len(self.sizes) == 1:
+            return self.sizes[0]
         rng = np.random.default_rng([self.seed, self.epoch, b, 11])
         return self.sizes[int(rng.integers(len(self.sizes)))]
 

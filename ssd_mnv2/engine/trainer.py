@@ -350,7 +350,7 @@ def _batches(run: TrainRun) -> Iterator[Tuple[mx.nd.NDArray, ...]]:
     seed); the time spent waiting for them goes to ``run.meter``."""
     t, workers = run.cfg.train, run.cfg.data.num_workers
     sampler = EpochBatchSampler(len(run.samples), t.batch_size, t.seed, run.epoch, run.start_batch,
-                                sizes=canvas_sizes(run.cfg))
+                                sizes=run.cfg.data.canvas_sizes)
     loader = gluon.data.DataLoader(run.samples, batch_sampler=sampler, num_workers=workers,
                                    thread_pool=False, prefetch=2 * max(1, workers))
     data_iter = iter(loader)
