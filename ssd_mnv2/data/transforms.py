@@ -310,9 +310,9 @@ class TrainAugment:
     of its area inside the crop is an ignore region, wherever its centre is).
 
     ``__call__(image_rgb, boxes_xyxy_px, rng=None, size=None) -> (uint8 (S, S, 3), float32 (M, 4+))``
-    with ``S = size or self.size`` (a per-call canvas for multi-scale training: the same crop,
-    resized to S: the crop does not depend on S). Output boxes are inside the image with ``w, h > 0``.  ``zoom_out`` is the maximum zoom-out
-    ratio (1.0 disables it). ``crop_policy``: ``"uniform"`` (:func:`random_square_crop`) or
+    with ``S = size or self.size`` (a per-call canvas for multi-scale training: the crop does not
+    depend on S, only its resize). Output boxes are inside the image with ``w, h > 0``.
+    ``zoom_out`` is the maximum zoom-out ratio (1.0 disables it). ``crop_policy``: ``"uniform"`` (:func:`random_square_crop`) or
     ``"face"`` (:func:`random_face_crop`: log-uniform scale, at least one whole face).
 
     **Ignore flag.** When the boxes have a fifth column, it is the ignore flag (1 = an ignore

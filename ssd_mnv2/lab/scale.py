@@ -55,7 +55,7 @@ def augmented_faces(cfg: Union[Config, str, Path], max_images: Optional[int] = N
         faces = np.concatenate([faces, np.zeros((len(faces), 1), np.float32)], axis=1)  # ignore flag
         for k in range(samples_per_image):
             rng = np.random.default_rng([seed, k, i])
-            size = sizes[int(rng.integers(len(sizes)))] if len(sizes) > 1 else aug.size
+            size = sizes[int(rng.integers(len(sizes)))] if len(sizes) > 1 else sizes[0]
             _, b = aug(img, faces, rng, size)
             inputs.append((size, size))
             boxes.append(b[:, :4])
