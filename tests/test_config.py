@@ -306,7 +306,7 @@ def test_fpn_config_resolves_to_the_committed_training_state():
 
 def test_fpn_stage2_config_changes_only_the_canvas():
     """Stage 2 of the FPN schedule continues the same run: only the training canvas, the crop
-    range (same face scale: 448 / 0.45 = 300 / 0.3) and the cut-face rule differ from stage 1."""
+    range (same largest zoom: 448 / 0.45 = 300 / 0.3) and the cut-face rule differ from stage 1."""
     from ssd_mnv2.config import config_to_dict
 
     a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml"))
@@ -317,7 +317,7 @@ def test_fpn_stage2_config_changes_only_the_canvas():
 
 
 def test_fpn_stage3_config_changes_the_canvas_and_adds_face_free_samples():
-    """Stage 3 (epochs 22-32): a canvas of whole stride-128 cells at the same face scale
+    """Stage 3 (epochs 22-32): a canvas of whole stride-128 cells at the same largest zoom
     (512 / 0.512 = 300 / 0.3) and face-free samples with their negatives; nothing else."""
     from ssd_mnv2.config import config_to_dict
 
