@@ -5,8 +5,10 @@ with stride ``s`` (8, 16, 32, 64, ...), the anchor centres are ``((x + offset) *
 (y + offset) * s)``. The global-pool level has one location, centred on the actual input:
 ``(width / 2, height / 2)`` (the network adds the input's centre in the graph). At each location the anchors are
 ordered ``for size in sizes[l]: for ratio in ratios[l]``, with ``w = size * sqrt(ratio)``,
-``h = size / sqrt(ratio)`` (ratio = w/h). Locations are ordered row-major (y, then x), which is
-the order of the flattened ``(B, H, W, A*k)`` head outputs.
+``h = size / sqrt(ratio)`` (ratio = w/h). ``anchors.density`` (FaceBoxes' densification) tiles
+a size ``n x n`` times per cell: ``for size: for tile row: for tile column: for ratio``, the
+tiles' centres ``((j + 0.5) / n - 0.5) * stride`` from the cell's anchor centre. Locations are
+ordered row-major (y, then x), which is the order of the flattened ``(B, H, W, A*k)`` head outputs.
 
 The network holds, per level, an anchor grid large enough for ``anchors.max_input_size`` and
 crops it to the feature map with ``slice_like`` (GluonCV's idea), so one trained model runs at
@@ -15,7 +17,7 @@ any input size up to that bound. :func:`generate_anchors` returns exactly what t
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,24 +51,34 @@ def feature_sizes(model: ModelCfg, height: int, width: int) -> List[Tuple[int, i
     return out
 
 
-def _shapes(sizes: Sequence[float], ratios: Sequence[float]) -> np.ndarray:
-    """(A, 2) anchor widths and heights at one location."""
-    wh = [(s * math.sqrt(r), s / math.sqrt(r)) for s in sizes for r in ratios]
-    return np.asarray(wh, dtype=np.float64)
+def _shapes(sizes: Sequence[float], ratios: Sequence[float],
+            density: Optional[Sequence[int]] = None) -> np.ndarray:
+    """(A, 4) anchors at one location: centre shift ``dx, dy`` (in strides, from the cell's
+    anchor centre) and ``w, h``; ordered ``for size: for (row, col) of its n x n tiles: for ratio``."""
+    out = []
+    for s, n in zip(sizes, density or [1] * len(sizes)):
+        shifts = [(j + 0.5) / n - 0.5 for j in range(n)]
+        for dy in shifts:
+            for dx in shifts:
+                out += [(dx, dy, s * math.sqrt(r), s / math.sqrt(r)) for r in ratios]
+    return np.asarray(out, dtype=np.float64)
 
 
 def level_anchors_cxcywh(sizes: Sequence[float], ratios: Sequence[float], stride: float,
-                         feat_h: int, feat_w: int, offset: float = 0.5) -> np.ndarray:
-    """Anchors of one level, shape ``(feat_h * feat_w * A, 4)``, cx cy w h in pixels."""
-    wh = _shapes(sizes, ratios)
-    a = wh.shape[0]
+                         feat_h: int, feat_w: int, offset: float = 0.5,
+                         density: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Anchors of one level, shape ``(feat_h * feat_w * A, 4)``, cx cy w h in pixels.
+
+    ``density[i]`` (default 1) tiles ``sizes[i]`` n x n times per cell (FaceBoxes' densification)."""
+    shape = _shapes(sizes, ratios, density)
+    a = shape.shape[0]
     cy, cx = np.meshgrid((np.arange(feat_h) + offset) * stride,
                          (np.arange(feat_w) + offset) * stride, indexing="ij")
     out = np.empty((feat_h, feat_w, a, 4), dtype=np.float64)
-    out[..., 0] = cx[..., None]
-    out[..., 1] = cy[..., None]
-    out[..., 2] = wh[:, 0]
-    out[..., 3] = wh[:, 1]
+    out[..., 0] = cx[..., None] + shape[:, 0] * stride
+    out[..., 1] = cy[..., None] + shape[:, 1] * stride
+    out[..., 2] = shape[:, 2]
+    out[..., 3] = shape[:, 3]
     return out.reshape(-1, 4).astype(np.float32)
 
 
@@ -86,7 +98,7 @@ def anchor_grid(cfg: Config, level: int) -> np.ndarray:
         return anchors.reshape(1, 1, 1, 1, -1)
     g = int(math.ceil(cfg.anchors.max_input_size / stride))
     anchors = level_anchors_cxcywh(cfg.anchors.sizes[level], cfg.anchors.ratios[level], stride,
-                                   g, g, cfg.anchors.offset)
+                                   g, g, cfg.anchors.offset, cfg.anchors.densities()[level])
     return anchors.reshape(1, 1, g, g, -1)
 
 
@@ -99,7 +111,7 @@ def generate_anchors(cfg: Config, height: int, width: int) -> np.ndarray:
     strides = cfg.model.strides()
     for lv, (fh, fw) in enumerate(feature_sizes(cfg.model, height, width)):
         a = level_anchors_cxcywh(cfg.anchors.sizes[lv], cfg.anchors.ratios[lv],
-                                 strides[lv], fh, fw, cfg.anchors.offset)
+                                 strides[lv], fh, fw, cfg.anchors.offset, cfg.anchors.densities()[lv])
         if is_global_level(cfg, lv):
             a[:, 0], a[:, 1] = width / 2.0, height / 2.0
         levels.append(a)

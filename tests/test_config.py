@@ -201,6 +201,30 @@ def test_cut_faces_options_are_validated(key, value, message):
         config_from_dict(d)
 
 
+# tiny_config: 5 levels, one size each, the last one the global pool
+@pytest.mark.parametrize("density,message", [
+    ([[2], [1]], r"anchors.density: has 2 levels but anchors.sizes/model have 5"),
+    ([[2, 2], [1], [1], [1], [1]], r"anchors.density\[0\]: needs one value per size \(1: \[16.0\]\), got \[2, 2\]"),
+    ([[0], [1], [1], [1], [1]], r"anchors.density\[0\]: every value must be an integer >= 1, got \[0\]"),
+    ([[2], [1], [1], [1], [2]], r"anchors.density\[4\]: the global-pool level has one location"),
+    ([[1.5], [1], [1], [1], [1]], r"anchors.density"),
+])
+def test_anchor_density_is_validated(density, message):
+    d = tiny_config_dict()
+    d["anchors"]["density"] = density
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(d)
+
+
+def test_anchor_density_sets_anchors_per_location():
+    d = tiny_config_dict()
+    d["anchors"].update(sizes=[[10, 16], [32], [48], [64], [90]], ratios=[[1.0]] * 5,
+                        density=[[2, 1], [1], [1], [1], [1]])
+    assert config_from_dict(d).anchors.per_location() == [5, 1, 1, 1, 1]
+    del d["anchors"]["density"]
+    assert config_from_dict(d).anchors.per_location() == [2, 1, 1, 1, 1]
+
+
 # ------------------------------------------------------------------------------ deep frozen
 def test_config_is_frozen_all_the_way_down():
     cfg = load_config()

@@ -76,9 +76,26 @@ def test_golden_anchors_tiny_case():
     np.testing.assert_allclose(a, expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("hw", [(96, 96), (80, 128)])
-def test_anchor_counts_equal_head_outputs_and_net_anchors(hw):
-    cfg = tiny_config()
+def test_densified_anchors_tile_each_cell():
+    # size 8 at density 2 (4 tiles a cell, at +-1/4 stride), size 16 at density 1, stride 16
+    a = level_anchors_cxcywh([8.0, 16.0], [1.0], stride=16, feat_h=1, feat_w=2, offset=0.5,
+                             density=[2, 1])
+    expected = np.array([[4, 4, 8, 8], [12, 4, 8, 8], [4, 12, 8, 8], [12, 12, 8, 8], [8, 8, 16, 16],
+                         [20, 4, 8, 8], [28, 4, 8, 8], [20, 12, 8, 8], [28, 12, 8, 8], [24, 8, 16, 16]],
+                        np.float32)
+    np.testing.assert_allclose(a, expected, atol=1e-6)
+    # density 1 everywhere is the plain grid
+    np.testing.assert_array_equal(
+        level_anchors_cxcywh([8.0], [1.0, 4.0], 16, 2, 3, 0.5, density=[1]),
+        level_anchors_cxcywh([8.0], [1.0, 4.0], 16, 2, 3, 0.5))
+
+
+@pytest.mark.parametrize("hw,density", [((96, 96), None), ((80, 128), None),
+                                        ((80, 128), [[3], [2], [1], [1], [1]])])
+def test_anchor_counts_equal_head_outputs_and_net_anchors(hw, density):
+    cfg = tiny_config(anchors={"density": density} if density else {})
+    if density:
+        assert cfg.anchors.per_location() == [9, 4, 1, 1, 1]
     net = build_ssd(cfg)
     h, w = hw
     cls, box, anchors = net(mx.nd.zeros((1, 3, h, w)))

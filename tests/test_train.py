@@ -323,3 +323,48 @@ def test_finetune_arm_starts_from_a_copy_and_continues_to_its_target(data, tmp_p
     assert table[2] == ("| ms | data.canvas_sizes=[64,96] | 0.861 | 0.800 | 0.660 | 0.06 | 0.75 | 2 / 9 | "
                         "6.5 % | 1.5 |")
     assert table[3].startswith("| c | (control) |  |  |  |")
+
+
+class WorkerPids(Hook):
+    """Records the data workers' pids at every epoch's first batch."""
+
+    def __init__(self):
+        self.per_epoch = []
+
+    def on_batch_end(self, run, losses):
+        if run.iteration == 1:
+            self.per_epoch.append(run.loader.worker_pids)
+
+
+def test_data_workers_are_forked_once_per_run_and_end_with_it(data, tmp_path):
+    cfg = tiny_config(data, tmp_path / "run", train={"epochs": 3}, data={"num_workers": 1})
+    seen = WorkerPids()
+    res = fit(cfg, hooks=[seen], progress=False)
+    assert res.epochs_done == 3 and len(seen.per_epoch) == 3
+    pids = seen.per_epoch[0]
+    assert len(pids) == 1 and seen.per_epoch == [pids] * 3  # the same worker served every epoch
+    with pytest.raises(ChildProcessError):  # reaped when fit returned (not a zombie, not alive)
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+def test_epoch_loader_yields_each_epochs_batches_in_the_sampler_order():
+    from ssd_mnv2.data.loader import EpochLoader
+    from ssd_mnv2.data.pipeline import EpochBatchSampler
+
+    class Samples:  # indexed like the training samples: by (epoch, index)
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, key):
+            epoch, i = key
+            return np.array([epoch, i], dtype=np.float32)
+
+    loader = EpochLoader(Samples(), batch_size=3, seed=5, num_workers=0)
+    for epoch, start in [(0, 0), (1, 0), (1, 2)]:
+        got = [b.asnumpy().astype(int).tolist() for b in loader.epoch(epoch, start)]
+        want = [[[e, i] for e, i in batch] for batch in EpochBatchSampler(10, 3, 5, epoch, start)]
+        assert got == want and len(got) == 3 - start
+    assert loader.worker_pids == []
+    loader.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        loader.epoch(0)

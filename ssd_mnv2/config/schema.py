@@ -130,12 +130,22 @@ class AnchorCfg(_Section):
     variances: Tuple[float, ...] = (0.1, 0.1, 0.2, 0.2)
     max_input_size: int = 2048
     clip: bool = False
+    # anchor densification (FaceBoxes): per level, per size, n tiles that anchor n x n times in
+    # each cell, centres at ((j + 0.5) / n - 0.5) strides from the cell's own centre; empty: 1 for all
+    density: Tuple[Tuple[int, ...], ...] = ()
+
+    def densities(self) -> List[Tuple[int, ...]]:
+        """Per level, the density of each size (1 everywhere when ``density`` is empty)."""
+        if not self.density:
+            return [(1,) * len(s) for s in self.sizes]
+        return [tuple(d) for d in self.density]
 
     def per_location(self) -> List[int]:
-        """Anchors per feature-map location, per level: len(sizes) * len(ratios)."""
-        return [len(s) * len(r) for s, r in zip(self.sizes, self.ratios)]
+        """Anchors per feature-map location, per level: sum over sizes of density^2, times
+        len(ratios) (len(sizes) * len(ratios) without densification)."""
+        return [sum(n * n for n in d) * len(r) for d, r in zip(self.densities(), self.ratios)]
 
-    def validate(self, num_levels: int) -> None:
+    def validate(self, num_levels: int, global_pool: bool = False) -> None:
         if len(self.sizes) != num_levels:
             raise ConfigError(
                 f"anchors.sizes: has {len(self.sizes)} levels but the model has {num_levels} "
@@ -156,6 +166,19 @@ class AnchorCfg(_Section):
             raise ConfigError(f"anchors.variances: needs 4 positive values, got {list(self.variances)}")
         if self.max_input_size < 64:
             raise ConfigError(f"anchors.max_input_size: must be >= 64, got {self.max_input_size}")
+        if self.density:
+            if len(self.density) != num_levels:
+                raise ConfigError(f"anchors.density: has {len(self.density)} levels but anchors.sizes/"
+                                  f"model have {num_levels}")
+            for i, (d, sz) in enumerate(zip(self.density, self.sizes)):
+                if len(d) != len(sz):
+                    raise ConfigError(f"anchors.density[{i}]: needs one value per size "
+                                      f"({len(sz)}: {list(sz)}), got {list(d)}")
+                if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in d):
+                    raise ConfigError(f"anchors.density[{i}]: every value must be an integer >= 1, got {list(d)}")
+            if global_pool and any(n != 1 for n in self.density[-1]):
+                raise ConfigError(f"anchors.density[{num_levels - 1}]: the global-pool level has one "
+                                  f"location and cannot be densified, got {list(self.density[-1])}")
 
 
 #: The kinds of face-free training sample (``data.background_kinds``; drawn by
@@ -396,7 +419,7 @@ class Config:
 
     def validate(self) -> "Config":
         self.model.validate()
-        self.anchors.validate(self.model.num_levels)
+        self.anchors.validate(self.model.num_levels, self.model.global_pool)
         for name in ("data", "match", "loss", "solver", "train", "decode", "eval"):
             getattr(self, name).validate()
         m, limit = self.eval.pad_multiple, self.anchors.max_input_size

@@ -90,6 +90,7 @@ class TrainRun:
     meter: EpochMeter = field(default_factory=EpochMeter)
     stop: bool = False
     interrupted: bool = False
+    loader: Any = None  # the run's one EpochLoader (ssd_mnv2.data.loader), built by the loop
 
     @property
     def last_epoch(self) -> int:

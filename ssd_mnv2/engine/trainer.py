@@ -16,7 +16,8 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from ..config import Config
-from ..data.pipeline import EpochBatchSampler, build_dataset, build_train_samples, canvas_sizes
+from ..data.loader import EpochLoader
+from ..data.pipeline import build_dataset, build_train_samples, canvas_sizes
 from ..loss import MultiBoxLoss
 from ..model.ssd import SSD, build_ssd
 from ..model.weights import load_params
@@ -317,12 +318,17 @@ def _emit(hooks: Sequence[Hook], event: str, run: TrainRun, *args) -> None:
 
 def _train(run: TrainRun, hooks: Sequence[Hook]) -> TrainResult:
     """The loop: epochs until the last one or an early stop, with the hooks' events around."""
+    t = run.cfg.train
+    # one DataLoader (its workers forked now, while the process is small) for every epoch
+    run.loader = EpochLoader(run.samples, t.batch_size, t.seed, run.cfg.data.num_workers,
+                             sizes=run.cfg.data.canvas_sizes)
     try:
         _emit(hooks, "on_train_begin", run)
         while run.epoch < run.last_epoch:
             if _run_epoch(run, hooks):
                 break
     finally:
+        run.loader.close()
         _emit(hooks, "on_train_end", run)
     return run.result
 
@@ -348,12 +354,7 @@ def _run_epoch(run: TrainRun, hooks: Sequence[Hook]) -> bool:
 def _batches(run: TrainRun) -> Iterator[Tuple[mx.nd.NDArray, ...]]:
     """This epoch's batches from ``run.iteration`` on (a deterministic order per epoch and
     seed); the time spent waiting for them goes to ``run.meter``."""
-    t, workers = run.cfg.train, run.cfg.data.num_workers
-    sampler = EpochBatchSampler(len(run.samples), t.batch_size, t.seed, run.epoch, run.start_batch,
-                                sizes=run.cfg.data.canvas_sizes)
-    loader = gluon.data.DataLoader(run.samples, batch_sampler=sampler, num_workers=workers,
-                                   thread_pool=False, prefetch=2 * max(1, workers))
-    data_iter = iter(loader)
+    data_iter = run.loader.epoch(run.epoch, run.start_batch)
     while run.iteration < run.iters_per_epoch:
         t0 = time.perf_counter()
         try:
