@@ -251,3 +251,25 @@ def test_threshold_inside_graph_gives_the_same_boxes():
     assert len(s1) > 3
     np.testing.assert_allclose(s1, s2, atol=1e-6)
     np.testing.assert_allclose(b1, b2, atol=1e-4)
+
+
+def test_fine_tuning_into_a_densified_level_reinitialises_only_its_heads(tmp_path):
+    from ssd_mnv2.model.weights import load_params
+
+    src = build_ssd(tiny_config())
+    src(mx.nd.zeros((1, 3, 96, 96)))
+    src.save_parameters(str(tmp_path / "src.params"))
+    dense_cfg = tiny_config(anchors={"density": [[2], [1], [1], [1], [1]]})
+    net = build_ssd(dense_cfg)
+    with pytest.raises(ValueError, match=r"cls_heads.0.weight. has shape \(2, 8, 3, 3\) in the file but \(8, 8, 3, 3\)"):
+        load_params(net, tmp_path / "src.params")  # the default: a mismatch is an error
+    net(mx.nd.zeros((1, 3, 96, 96)))
+    fresh = load_params(net, tmp_path / "src.params", mismatched="reinit")
+    assert fresh and all(k.startswith(("cls_heads.0.", "box_heads.0.")) for k in fresh), fresh
+    assert "cls_heads.0.weight" in fresh and "box_heads.0.bias" in fresh
+    ref = src._collect_params_with_prefix()
+    for k, p in net._collect_params_with_prefix().items():
+        if k not in fresh and not k.endswith("anchors"):
+            np.testing.assert_array_equal(p.data().asnumpy(), ref[k].data().asnumpy(), err_msg=k)
+    with pytest.raises(ValueError, match="known shapes"):
+        load_params(build_ssd(dense_cfg), tmp_path / "src.params", mismatched="reinit")

@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from ssd_mnv2.engine.checkpoint import latest_checkpoint, load_checkpoint
+from ssd_mnv2.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from ssd_mnv2.engine.schedule import lr_at
 from ssd_mnv2.engine.hooks import Hook
 from ssd_mnv2.engine.trainer import NonFiniteLossError, fit, parse_ctx
@@ -368,3 +368,23 @@ def test_epoch_loader_yields_each_epochs_batches_in_the_sampler_order():
     loader.close()
     with pytest.raises(RuntimeError, match="after close"):
         loader.epoch(0)
+
+
+def test_an_arm_resumes_into_a_densified_level_with_fresh_heads_only(data, tmp_path):
+    cfg = tiny_config(data, tmp_path / "run")
+    fit(cfg, max_iters=2, progress=False)
+    start = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    dense = {"density": [[2], [1], [1], [1], [1]]}
+    with pytest.raises(CheckpointError, match=r"cannot resume: .*cls_heads.0.weight.*anchors.density=\[\] "
+                                         r"\(now \[\[2\], \[1\], \[1\], \[1\], \[1\]\]\)"):
+        fit(tiny_config(data, tmp_path / "run", anchors=dense), resume=True, max_iters=1, progress=False)
+    res = fit(tiny_config(data, tmp_path / "run", anchors=dense, train={"init_mismatched": "reinit"}),
+              resume=True, max_iters=1, progress=False)
+    assert res.global_step == 3  # the step, LR position and the other weights carried on
+    after = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    w_start, w_after = (mx.nd.load(str(c["params"]))["cls_heads.0.weight"] for c in (start, after))
+    assert w_after.shape[0] == 4 * w_start.shape[0]
+    assert after["config"].anchors.per_location()[0] == 4
+    moved = [k for k in start["optim"] if k.startswith("backbone.") and not np.array_equal(
+        start["optim"][k].asnumpy(), after["optim"][k].asnumpy())]
+    assert moved  # the Adam moments were restored and updated, not restarted

@@ -22,7 +22,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -85,14 +85,19 @@ def optimizer_state(trainer: mx.gluon.Trainer, net: Optional[mx.gluon.Block] = N
 
 def set_optimizer_state(trainer: mx.gluon.Trainer, arrays: Dict[str, mx.nd.NDArray],
                         update_counts: Dict[str, int], num_update: int,
-                        net: Optional[mx.gluon.Block] = None) -> None:
-    """Restore :func:`optimizer_state` output into every device's updater."""
+                        net: Optional[mx.gluon.Block] = None, fresh: Sequence[str] = ()) -> None:
+    """Restore :func:`optimizer_state` output into every device's updater. Parameters named in
+    ``fresh`` (freshly initialised, see :func:`restore_parameters`) start with no state."""
     opt = trainer._optimizer
     by_name = {n: i for i, n in enumerate(_structural_names(trainer, net))}
     by_name.update({p.name: i for i, p in enumerate(trainer._params)})  # older checkpoints
+    fresh = set(fresh)
+    update_counts = {n: c for n, c in update_counts.items() if n not in fresh}
     grouped: Dict[int, Dict[int, mx.nd.NDArray]] = {}
     for key, arr in arrays.items():
         name, k = key.rsplit("#", 1)
+        if name in fresh:
+            continue
         if name not in by_name:
             raise CheckpointError(f"optimizer state for unknown parameter {name!r}")
         grouped.setdefault(by_name[name], {})[int(k)] = arr
@@ -252,12 +257,14 @@ def _config_changes(old: Config, new: Config, sections=("model", "anchors")) -> 
 
 
 def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str, Any], cfg: Config,
-                       ctx=None) -> None:
+                       ctx=None, mismatched: str = "error") -> List[str]:
     """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
     a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
-    with both shapes and the model/anchor settings that differ from the checkpoint's config."""
+    with both shapes and the model/anchor settings that differ from the checkpoint's config.
+    ``mismatched="reinit"`` (``train.init_mismatched``: a fine-tuning arm into a changed head)
+    keeps the mismatched ones freshly initialised instead; returns their names."""
     try:
-        load_params(net, loaded["params"], ctx=ctx)
+        return load_params(net, loaded["params"], ctx=ctx, mismatched=mismatched)
     except ValueError as e:
         changes = _config_changes(loaded["config"], cfg)
         hint = (f"; this config changed {', '.join(changes)}: resume with the run's config "

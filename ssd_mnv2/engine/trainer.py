@@ -205,13 +205,21 @@ def _build_net(cfg: Config, ctx: List[mx.Context], ck: Optional[Path], state: Di
     loaded = None
     if ck is not None:
         loaded = load_checkpoint(ck)
-        restore_parameters(net, ck, loaded, cfg, ctx=ctx)
+        if t.init_mismatched == "reinit":
+            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are kept fresh
+        loaded["fresh"] = restore_parameters(net, ck, loaded, cfg, ctx=ctx, mismatched=t.init_mismatched)
+        if loaded["fresh"]:
+            print(f"{len(loaded['fresh'])} parameters differ in shape from the checkpoint and start "
+                  f"fresh (train.init_mismatched=reinit): {', '.join(loaded['fresh'])}")
         state.update(loaded["state"])
         print(f"resumed from {ck} (epoch {state['epoch']}, iteration {state['iteration']}, "
               f"step {state['global_step']})")
     elif t.init_params:  # fine-tune: start from a whole trained model (e.g. the shipped one)
-        load_params(net, t.init_params, ctx=ctx)
-        print(f"initialised from {t.init_params}")
+        if t.init_mismatched == "reinit":
+            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are kept fresh
+        fresh = load_params(net, t.init_params, ctx=ctx, mismatched=t.init_mismatched)
+        print(f"initialised from {t.init_params}"
+              + (f" ({len(fresh)} mismatched parameters freshly initialised: {', '.join(fresh)})" if fresh else ""))
     elif t.pretrained_backbone.lower() != "none":
         from ..model.pretrained import load_pretrained_backbone
 
@@ -305,7 +313,7 @@ def _restore_training_state(trainer, net: SSD, loaded: Dict[str, Any], state: Di
     the RNG."""
     if loaded["optim"] and not on_servers:
         set_optimizer_state(trainer, loaded["optim"], state.get("optimizer_update_counts", {}),
-                            state.get("optimizer_num_update", 0), net=net)
+                            state.get("optimizer_num_update", 0), net=net, fresh=loaded.get("fresh", ()))
     if "rng" in state:
         restore_rng(state["rng"])
 

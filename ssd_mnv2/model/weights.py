@@ -3,6 +3,7 @@ and the mismatched parameters (used by training, inference and deployment alike)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List
 
 import mxnet as mx
 
@@ -17,9 +18,15 @@ def mxnet_error_reason(e: BaseException) -> str:
                 lines[-1] if lines else "unreadable")
 
 
-def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
+def load_params(net: mx.gluon.Block, path: str | Path, ctx=None, mismatched: str = "error") -> List[str]:
     """Load a ``.params`` file with an error naming the file and the mismatched parameters (with
-    both shapes)."""
+    both shapes).
+
+    ``mismatched="reinit"`` (fine-tuning into a changed head, e.g. a densified level) loads every
+    parameter whose shape matches and leaves the others as the network initialised them; the net
+    must then be initialised with known shapes. Returns the names of the parameters not loaded."""
+    if mismatched not in ("error", "reinit"):
+        raise ValueError(f"mismatched: must be 'error' or 'reinit', got {mismatched!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"params file not found: {path}")
@@ -45,6 +52,15 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
     wrong = [(k, loaded[k].shape, tuple(p.shape)) for k, p in params.items()
              if p.shape is not None and (len(p.shape) != len(loaded[k].shape) or any(
                  s > 0 and s != a for s, a in zip(p.shape, loaded[k].shape)))]
+    if wrong and mismatched == "reinit":
+        if any(p.shape is None or 0 in p.shape for p in params.values()):
+            raise ValueError(f"{path}: mismatched='reinit' needs a network with known shapes "
+                             "(run one forward pass first)")
+        skip = {k for k, _, _ in wrong}
+        for k, p in params.items():
+            if k not in skip:
+                p.set_data(loaded[k])
+        return sorted(skip)
     if wrong:
         k, in_file, in_model = wrong[0]
         more = "".join(f"; {k2!r} {f2} vs {m2}" for k2, f2, m2 in wrong[1:4])
@@ -52,3 +68,4 @@ def load_params(net: mx.gluon.Block, path: str | Path, ctx=None) -> None:
         raise ValueError(f"{path}: parameter {k!r} has shape {in_file} in the file but "
                          f"{in_model} in the model ({len(wrong)} mismatched{more}; does the config match?)")
     net.load_parameters(str(path), ctx=ctx or mx.cpu())
+    return []
