@@ -328,6 +328,13 @@ def test_fpn_config_resolves_to_the_committed_training_state():
         assert _config_changes(loaded, new) == []
 
 
+def test_dense_config_changes_only_the_anchor_density_of_stage3():
+    stage3 = load_config(ROOT / "configs" / "face_mnv2_fpn_512.yaml")
+    dense = load_config(ROOT / "configs" / "face_mnv2_fpn_512_dense.yaml")
+    assert dataclasses.replace(dense, anchors=stage3.anchors) == stage3
+    assert dense.anchors.per_location() == [6, 2, 2, 2, 2] and stage3.anchors.per_location()[0] == 3
+
+
 def test_fpn_stage2_config_changes_only_the_canvas():
     """Stage 2 of the FPN schedule continues the same run: only the training canvas, the crop
     range (same largest zoom: 448 / 0.45 = 300 / 0.3) and the cut-face rule differ from stage 1."""
