@@ -10,10 +10,10 @@ from ssd_mnv2.model.ssd import build_ssd
 from ssd_mnv2.predictor import Detector
 
 
-def _model(num_classes=1, pad_multiple=0):
+def _model(num_classes=1, pad_multiple=0, density=None):
     names = ["face"] if num_classes == 1 else ["face", "other"]
     cfg = tiny_config(model={"class_names": names}, decode={"max_detections": 50, "pre_nms_topk": 200},
-                      eval={"pad_multiple": pad_multiple})
+                      eval={"pad_multiple": pad_multiple}, anchors={"density": density} if density else {})
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     rng = np.random.default_rng(0)
@@ -91,6 +91,20 @@ def test_onnx_matches_mxnet(tmp_path, det, images, graph):
     # the MXNet detector is unchanged by the export (still its own hybridization)
     b3, s3 = det.predict(images[0], threshold=0.0)
     assert np.array_equal(s3, det.predict(images[0], threshold=0.0)[1])
+
+
+def test_onnx_of_a_densified_model_matches_mxnet(tmp_path, images):
+    """anchors.density changes the anchor constants and the head shapes: the export carries both."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    dense = _model(density=[[2], [1], [1], [1], [1]])
+    paths = ex.export_onnx(dense, tmp_path, size="128x96", graph="raw")
+    od = ex.OnnxDetector(paths["onnx"], threads=1)
+    for img in images:  # other sizes than the traced one
+        b1, s1 = dense.predict(img, threshold=0.0)
+        b2, s2 = od.predict(img, threshold=0.0)
+        assert len(s1) > 5
+        _assert_same_detections(b1, s1, b2, s2, 1e-4, 0.05)
 
 
 def test_onnx_raw_multiclass_numpy_nms(tmp_path, images):
