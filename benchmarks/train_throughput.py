@@ -38,7 +38,8 @@ def measure(config: str, width: float, iters: int, batch_size: int, workers: int
     from mxnet import autograd, gluon
 
     from ssd_mnv2.config import load_config
-    from ssd_mnv2.data.pipeline import EpochBatchSampler, build_dataset, build_train_samples
+    from ssd_mnv2.data.loader import EpochLoader
+    from ssd_mnv2.data.pipeline import build_dataset, build_train_samples
     from ssd_mnv2.loss import MultiBoxLoss
     from ssd_mnv2.model.ssd import build_ssd
 
@@ -48,13 +49,10 @@ def measure(config: str, width: float, iters: int, batch_size: int, workers: int
     ds = build_dataset(cfg, "train")
     samples = build_train_samples(cfg, ds)
 
-    def loader():
-        sampler = EpochBatchSampler(len(samples), batch_size, seed=0, epoch=0)
-        return gluon.data.DataLoader(samples, batch_sampler=sampler, num_workers=workers,
-                                     thread_pool=False, prefetch=2 * max(1, workers))
+    loader = EpochLoader(samples, batch_size, seed=0, num_workers=workers)  # the trainer's loader
 
     # data pipeline alone
-    it = iter(loader())
+    it = loader.epoch(0)
     for _ in range(warmup):
         next(it)
     t0 = time.perf_counter()
@@ -69,7 +67,7 @@ def measure(config: str, width: float, iters: int, batch_size: int, workers: int
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 1e-4})
     loss_fn = MultiBoxLoss()
-    it = iter(loader())
+    it = loader.epoch(1)
     step_times, waits = [], []
     for i in range(warmup + iters):
         t0 = time.perf_counter()
@@ -85,6 +83,7 @@ def measure(config: str, width: float, iters: int, batch_size: int, workers: int
         if i >= warmup:
             step_times.append(t2 - t0)
             waits.append(t1 - t0)
+    loader.close()
     step = statistics.median(step_times)
     return {"width": width, "step_ips": batch_size / step, "ms_per_image": 1000 * step / batch_size,
             "data_ips": data_ips, "wait_share": sum(waits) / sum(step_times)}
