@@ -273,3 +273,35 @@ def test_fine_tuning_into_a_densified_level_reinitialises_only_its_heads(tmp_pat
             np.testing.assert_array_equal(p.data().asnumpy(), ref[k].data().asnumpy(), err_msg=k)
     with pytest.raises(ValueError, match="known shapes"):
         load_params(build_ssd(dense_cfg), tmp_path / "src.params", mismatched="reinit")
+
+
+def test_densify_init_predicts_the_same_boxes_on_every_tile(tmp_path):
+    from ssd_mnv2.model.weights import load_params
+
+    src = build_ssd(tiny_config())
+    x = mx.nd.array(np.random.default_rng(0).uniform(0, 255, (1, 3, 80, 112)))
+    src(x)
+    rng = np.random.default_rng(1)
+    for k, p in src._collect_params_with_prefix().items():  # distinct values everywhere
+        if k.startswith(("cls_heads.0.", "box_heads.0.")):
+            p.set_data(mx.nd.array(rng.normal(0, 0.3, p.shape)))
+    src.save_parameters(str(tmp_path / "src.params"))
+    dense_cfg = tiny_config(anchors={"density": [[2], [1], [1], [1], [1]]})
+    dense = build_ssd(dense_cfg)
+    dense(x)
+    mapped = load_params(dense, tmp_path / "src.params", mismatched="densify", source_cfg=src.cfg)
+    assert mapped == ["box_heads.0.bias", "box_heads.0.weight", "cls_heads.0.bias", "cls_heads.0.weight"]
+    coder = BoxCoder(src.cfg.anchors.variances)
+    (c0, b0, a0), (c1, b1, a1) = ([o[0].asnumpy() for o in net(x)] for net in (src, dense))
+    n0 = anchor_counts(src.cfg, 80, 112)[0]  # level 0: 1 anchor per location before, 4 tiles after
+    box0 = coder.decode(b0[:n0], a0[:n0])
+    box1 = coder.decode(b1[:4 * n0], a1[:4 * n0]).reshape(n0, 4, 4)
+    np.testing.assert_allclose(box1, np.repeat(box0[:, None], 4, axis=1), atol=1e-3)
+    np.testing.assert_allclose(c1[:4 * n0].reshape(n0, 4, -1), np.repeat(c0[:n0, None], 4, axis=1), atol=1e-5)
+    assert not np.allclose(a1[:4 * n0].reshape(n0, 4, 4)[:, 0], a1[:4 * n0].reshape(n0, 4, 4)[:, 3])
+    np.testing.assert_allclose(c1[4 * n0:], c0[n0:], atol=1e-5)  # the other levels are unchanged
+    np.testing.assert_allclose(b1[4 * n0:], b0[n0:], atol=1e-5)
+    with pytest.raises(ValueError, match="only anchors.density may change"):
+        other = build_ssd(tiny_config(anchors={"sizes": [[12], [32], [48], [64], [90]]}))
+        other(x)
+        load_params(other, tmp_path / "src.params", mismatched="densify", source_cfg=src.cfg)

@@ -370,7 +370,8 @@ def test_epoch_loader_yields_each_epochs_batches_in_the_sampler_order():
         loader.epoch(0)
 
 
-def test_an_arm_resumes_into_a_densified_level_with_fresh_heads_only(data, tmp_path):
+@pytest.mark.parametrize("mode", ["reinit", "densify"])
+def test_an_arm_resumes_into_a_densified_level_with_fresh_heads_only(data, tmp_path, mode):
     cfg = tiny_config(data, tmp_path / "run")
     fit(cfg, max_iters=2, progress=False)
     start = load_checkpoint(latest_checkpoint(tmp_path / "run"))
@@ -378,7 +379,7 @@ def test_an_arm_resumes_into_a_densified_level_with_fresh_heads_only(data, tmp_p
     with pytest.raises(CheckpointError, match=r"cannot resume: .*cls_heads.0.weight.*anchors.density=\[\] "
                                          r"\(now \[\[2\], \[1\], \[1\], \[1\], \[1\]\]\)"):
         fit(tiny_config(data, tmp_path / "run", anchors=dense), resume=True, max_iters=1, progress=False)
-    res = fit(tiny_config(data, tmp_path / "run", anchors=dense, train={"init_mismatched": "reinit"}),
+    res = fit(tiny_config(data, tmp_path / "run", anchors=dense, train={"init_mismatched": mode}),
               resume=True, max_iters=1, progress=False)
     assert res.global_step == 3  # the step, LR position and the other weights carried on
     after = load_checkpoint(latest_checkpoint(tmp_path / "run"))

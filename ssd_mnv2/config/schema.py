@@ -335,8 +335,10 @@ class TrainCfg(_Section):
     pretrained_backbone: str = "../shared/data/weights/mobilenet_v2_1.0_224_ptq.tflite"
     init_params: Optional[str] = None
     # parameters whose shape differs from init_params' or the resumed checkpoint's (a changed
-    # head, e.g. anchors.density in a fine-tuning arm): "error", or "reinit" (they keep their
-    # fresh initialisation and start with no optimizer state; everything else loads)
+    # head, e.g. anchors.density in a fine-tuning arm): "error"; "reinit" (they keep their
+    # fresh initialisation); "densify" (only anchors.density changed: the old heads' rows are
+    # mapped onto the new anchors, predicting the same boxes). Either way they start with no
+    # optimizer state; everything else loads as it is
     init_mismatched: str = "error"
     seed: int = 0
     ctx: str = "cpu"
@@ -359,8 +361,8 @@ class TrainCfg(_Section):
                               f"got {self.stop_epoch}")
         if not 0 <= self.freeze_stages <= 3:
             raise ConfigError(f"train.freeze_stages: must be 0..3, got {self.freeze_stages}")
-        if self.init_mismatched not in ("error", "reinit"):
-            raise ConfigError(f"train.init_mismatched: must be error or reinit, got {self.init_mismatched!r}")
+        if self.init_mismatched not in ("error", "reinit", "densify"):
+            raise ConfigError(f"train.init_mismatched: must be error, reinit or densify, got {self.init_mismatched!r}")
         if self.kvstore not in ("local", "device", "dist_sync", "dist_async", "dist_sync_device",
                                 "horovod"):
             raise ConfigError(f"train.kvstore: unknown kvstore {self.kvstore!r}")

@@ -261,10 +261,12 @@ def restore_parameters(net: mx.gluon.Block, ck_dir: str | Path, loaded: Dict[str
     """Load a checkpoint's ``model.params`` into ``net`` (built from ``cfg``). A truncated file or
     a shape mismatch raises :class:`CheckpointError` naming the file, the mismatched parameters
     with both shapes and the model/anchor settings that differ from the checkpoint's config.
-    ``mismatched="reinit"`` (``train.init_mismatched``: a fine-tuning arm into a changed head)
-    keeps the mismatched ones freshly initialised instead; returns their names."""
+    ``mismatched="reinit"`` / ``"densify"`` (``train.init_mismatched``: a fine-tuning arm into a
+    changed head) keeps the mismatched ones freshly initialised / maps the old heads onto a
+    densified anchor layout instead; returns their names."""
     try:
-        return load_params(net, loaded["params"], ctx=ctx, mismatched=mismatched)
+        return load_params(net, loaded["params"], ctx=ctx, mismatched=mismatched,
+                           source_cfg=loaded["config"])
     except ValueError as e:
         changes = _config_changes(loaded["config"], cfg)
         hint = (f"; this config changed {', '.join(changes)}: resume with the run's config "

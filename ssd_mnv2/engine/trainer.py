@@ -196,6 +196,18 @@ def _initial_state(out_dir: Path, resume: bool) -> Tuple[Dict[str, Any], Optiona
     return state, ck
 
 
+def _params_config(params: Path) -> Config:
+    """The config a ``.params`` file was trained with: ``NAME.yaml`` beside ``NAME.params`` (a
+    published model) or the checkpoint folder's ``config.yaml``."""
+    from ..config import load_config
+
+    for cand in (params.with_suffix(".yaml"), params.parent / "config.yaml"):
+        if cand.is_file():
+            return load_config(cand)
+    raise FileNotFoundError(f"train.init_mismatched=densify: no config for {params} "
+                            f"(looked for {params.with_suffix('.yaml')} and {params.parent / 'config.yaml'})")
+
+
 def _build_net(cfg: Config, ctx: List[mx.Context], ck: Optional[Path], state: Dict[str, Any]):
     """The network: from checkpoint ``ck`` (``state`` updated from it), ``train.init_params``
     or the pretrained backbone; frozen stages, no weight decay on BN/bias, hybridised.
@@ -205,21 +217,27 @@ def _build_net(cfg: Config, ctx: List[mx.Context], ck: Optional[Path], state: Di
     loaded = None
     if ck is not None:
         loaded = load_checkpoint(ck)
-        if t.init_mismatched == "reinit":
-            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are kept fresh
+        if t.init_mismatched != "error":
+            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are handled
         loaded["fresh"] = restore_parameters(net, ck, loaded, cfg, ctx=ctx, mismatched=t.init_mismatched)
         if loaded["fresh"]:
-            print(f"{len(loaded['fresh'])} parameters differ in shape from the checkpoint and start "
-                  f"fresh (train.init_mismatched=reinit): {', '.join(loaded['fresh'])}")
+            print(f"{len(loaded['fresh'])} parameters differ in shape from the checkpoint "
+                  f"(train.init_mismatched={t.init_mismatched}, no optimizer state): "
+                  f"{', '.join(loaded['fresh'])}")
         state.update(loaded["state"])
         print(f"resumed from {ck} (epoch {state['epoch']}, iteration {state['iteration']}, "
               f"step {state['global_step']})")
     elif t.init_params:  # fine-tune: start from a whole trained model (e.g. the shipped one)
-        if t.init_mismatched == "reinit":
-            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are kept fresh
-        fresh = load_params(net, t.init_params, ctx=ctx, mismatched=t.init_mismatched)
-        print(f"initialised from {t.init_params}"
-              + (f" ({len(fresh)} mismatched parameters freshly initialised: {', '.join(fresh)})" if fresh else ""))
+        source_cfg = None
+        if t.init_mismatched != "error":
+            net(mx.nd.zeros((1, 3, 64, 64), ctx=ctx[0]))  # known shapes: mismatches are handled
+        if t.init_mismatched == "densify":
+            source_cfg = _params_config(Path(t.init_params))
+        fresh = load_params(net, t.init_params, ctx=ctx, mismatched=t.init_mismatched,
+                            source_cfg=source_cfg)
+        print(f"initialised from {t.init_params}" + (
+            f" ({len(fresh)} mismatched parameters, train.init_mismatched={t.init_mismatched}: "
+            f"{', '.join(fresh)})" if fresh else ""))
     elif t.pretrained_backbone.lower() != "none":
         from ..model.pretrained import load_pretrained_backbone
 
