@@ -2,6 +2,7 @@
 
     python benchmarks/model_speed_ratio.py                         # the default model vs face_mnv2_300
     python benchmarks/model_speed_ratio.py --models face_mnv2_fpn_300,face_mnv2_300 --reps 300
+    python benchmarks/model_speed_ratio.py --models runs/arms/dense/checkpoints/ep032-it000218/model.params,face_mnv2_300
 
 Each model runs through the same backend (default: the default backend, ONNX Runtime) on the
 same synthetic BGR image per size; the calls alternate in blocks (``--block`` calls of A, a
@@ -25,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="benchmarks/model_speed_ratio.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=None,
-                   help="two shipped model names A,B (default: the default model, then face_mnv2_300)")
+                   help="two models A,B: shipped names or .params files (a checkpoint's model.params "
+                        "reads the config.yaml beside it; default: the default model, then face_mnv2_300)")
     p.add_argument("--backend", default="auto", help="backend of both (default: auto = the default backend)")
     p.add_argument("--sizes", default="640x480,300x300", help="comma-separated WxH images (input = image size)")
     p.add_argument("--reps", type=int, default=200, help="timed calls per model and size")
@@ -48,8 +50,17 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else [DEFAULT_MODEL, "face_mnv2_300"]
     if len(names) != 2:
         raise SystemExit("--models: give two names, A,B")
-    dets = [make_detector(args.backend, lambda fused, n=n: Detector.default(model=n, fused=fused),
-                          threads=args.threads) for n in names]
+    def load(name: str, fused: bool) -> Detector:
+        """A shipped model's name, or a ``.params`` file (a checkpoint's, with its config.yaml)."""
+        if not name.endswith(".params"):
+            return Detector.default(model=name, fused=fused)
+        params = Path(name)
+        config = params.with_suffix(".yaml")
+        return Detector.from_files(params, config if config.is_file() else params.parent / "config.yaml",
+                                   fused=fused)
+
+    dets = [make_detector(args.backend, lambda fused, n=n: load(n, fused), threads=args.threads)
+            for n in names]
     threshold = dets[0].cfg.eval.display_threshold
     info = machine_info()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
