@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train the FPN face model (one long cosine schedule in three stages: configs/face_mnv2_fpn_300.yaml
-# to epoch 15, configs/face_mnv2_fpn_448.yaml to epoch 21, then configs/face_mnv2_fpn_512.yaml),
+# Train the FPN face model (one long cosine schedule in four stages: configs/face_mnv2_fpn_300.yaml
+# to epoch 15, configs/face_mnv2_fpn_448.yaml to epoch 21, configs/face_mnv2_fpn_512.yaml to 32,
+# then configs/face_mnv2_fpn_512_ext.yaml, the cosine stretched to 40 epochs),
 # resumable across sessions and machines:
 #   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
 #   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
@@ -61,10 +62,11 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
     fi
   done
 fi
-# The schedule's stages: one run folder, one cosine LR curve over 32 epochs; each stage is
+# The schedule's stages: one run folder, one cosine LR curve over 32 epochs, stretched to 40 for
+# the last stage (configs/face_mnv2_fpn_512_ext.yaml); each stage is
 # "last epoch:config" and trains until the run has completed that epoch (each call continues
 # wherever the run stands). tests/test_config.py reads this line to check the committed state.
-STAGES="15:configs/face_mnv2_fpn_300.yaml 21:configs/face_mnv2_fpn_448.yaml 32:configs/face_mnv2_fpn_512.yaml"
+STAGES="15:configs/face_mnv2_fpn_300.yaml 21:configs/face_mnv2_fpn_448.yaml 32:configs/face_mnv2_fpn_512.yaml 40:configs/face_mnv2_fpn_512_ext.yaml"
 run_epoch() {  # epochs the run has completed (0: no checkpoint yet)
   $PY - "$RUN" <<'PY'
 import json, sys
