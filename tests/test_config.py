@@ -339,14 +339,18 @@ def test_dense_config_changes_only_the_anchor_density_of_stage3():
     assert dense.anchors.per_location() == [6, 2, 2, 2, 2] and stage3.anchors.per_location()[0] == 3
 
 
+def _config_diff(a: str, b: str) -> dict:
+    """``{(section, key): (value in a, value in b)}`` of two configs in configs/ (resolved)."""
+    from ssd_mnv2.config import config_to_dict
+
+    da, db = (config_to_dict(load_config(ROOT / "configs" / n)) for n in (a, b))
+    return {(s, k): (da[s][k], db[s][k]) for s in da for k in da[s] if da[s][k] != db[s][k]}
+
+
 def test_fpn_stage2_config_changes_only_the_canvas():
     """Stage 2 of the FPN schedule continues the same run: only the training canvas, the crop
     range (same largest zoom: 448 / 0.45 = 300 / 0.3) and the cut-face rule differ from stage 1."""
-    from ssd_mnv2.config import config_to_dict
-
-    a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_300.yaml"))
-    b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_448.yaml"))
-    diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    diff = _config_diff("face_mnv2_fpn_300.yaml", "face_mnv2_fpn_448.yaml")
     assert diff == {("model", "image_size"): (300, 448), ("data", "crop_scale"): ([0.3, 1.0], [0.45, 1.0]),
                     ("data", "cut_faces"): ("keep", "ignore")}
 
@@ -354,11 +358,7 @@ def test_fpn_stage2_config_changes_only_the_canvas():
 def test_fpn_stage3_config_changes_the_canvas_and_adds_face_free_samples():
     """Stage 3 (epochs 22-32): a canvas of whole stride-128 cells at the same largest zoom
     (512 / 0.512 = 300 / 0.3) and face-free samples with their negatives; nothing else."""
-    from ssd_mnv2.config import config_to_dict
-
-    a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_448.yaml"))
-    b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_512.yaml"))
-    diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    diff = _config_diff("face_mnv2_fpn_448.yaml", "face_mnv2_fpn_512.yaml")
     assert diff == {("model", "image_size"): (448, 512), ("data", "crop_scale"): ([0.45, 1.0], [0.512, 1.0]),
                     ("data", "background_prob"): (0.0, 0.05), ("loss", "min_hard_negatives"): (0, 32)}
     assert 512 % 128 == 0 and [e for e, _ in fpn_stages()][:3] == [15, 21, 32]
@@ -366,11 +366,7 @@ def test_fpn_stage3_config_changes_the_canvas_and_adds_face_free_samples():
 
 def test_fpn_stage4_config_only_stretches_the_schedule_to_40_epochs():
     """Stage 4 (epochs 33-40): stage 3's recipe on the cosine stretched from 32 to 40 epochs."""
-    from ssd_mnv2.config import config_to_dict
-
-    a = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_512.yaml"))
-    b = config_to_dict(load_config(ROOT / "configs" / "face_mnv2_fpn_512_ext.yaml"))
-    diff = {(s, k): (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    diff = _config_diff("face_mnv2_fpn_512.yaml", "face_mnv2_fpn_512_ext.yaml")
     assert diff == {("train", "epochs"): (32, 40)}
     assert fpn_stages()[-1] == (40, ROOT / "configs" / "face_mnv2_fpn_512_ext.yaml")
 
