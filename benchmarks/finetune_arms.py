@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks/finetune_arms.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", default="runs/face_mnv2_fpn_300",
-                   help="run folder whose latest checkpoint every arm starts from")
+                   help="run folder whose latest checkpoint every arm starts from, or one checkpoint "
+                        "folder (e.g. runs/face_mnv2_fpn_300/checkpoints/ep032-it000000)")
     p.add_argument("--config", default="configs/face_mnv2_fpn_512.yaml")
     p.add_argument("--iters", type=int, default=218, help="iterations per arm (default: one epoch)")
     p.add_argument("--arm", action="append", default=[], help="'NAME [KEY=VALUE ...]' (repeatable)")

@@ -1,6 +1,7 @@
 """Trainer: checkpoints, exact resume, NaN guard, two contexts, SIGKILL during a write."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -323,6 +324,24 @@ def test_finetune_arm_starts_from_a_copy_and_continues_to_its_target(data, tmp_p
     assert table[2] == ("| ms | data.canvas_sizes=[64,96] | 0.861 | 0.800 | 0.660 | 0.06 | 0.75 | 2 / 9 | "
                         "6.5 % | 1.5 |")
     assert table[3].startswith("| c | (control) |  |  |  |")
+
+
+def test_finetune_arm_can_start_from_an_earlier_checkpoint_folder(data, tmp_path):
+    """``prepare_arm`` given a checkpoint folder (not the run's latest) starts the arm there: the
+    arm's ``from`` is that folder and its start step is that checkpoint's step."""
+    from ssd_mnv2.engine.arms import prepare_arm, remaining_iters
+
+    cfg = tiny_config(data, tmp_path / "run")
+    fit(cfg, max_iters=3, progress=False)
+    first = tmp_path / "kept" / "step3"  # kept aside: rotation may delete it from the run
+    shutil.copytree(latest_checkpoint(tmp_path / "run"), first)
+    fit(cfg, resume=True, max_iters=2, progress=False)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "run"))["state"]["global_step"] == 5
+    spec = prepare_arm(tmp_path / "arms", "early", first, 4)
+    assert (spec["from"], spec["start_step"], spec["target_step"]) == (str(first), 3, 7)
+    assert remaining_iters(tmp_path / "arms" / "early") == 4
+    latest = prepare_arm(tmp_path / "arms", "late", tmp_path / "run", 4)
+    assert latest["start_step"] == 5 and latest["from"] == str(latest_checkpoint(tmp_path / "run"))
 
 
 class WorkerPids(Hook):

@@ -52,8 +52,9 @@ def arm_checkpoint(arm_dir: str | Path) -> Path:
 
 def prepare_arm(out_dir: str | Path, name: str, source_run: str | Path, iters: int,
                 overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """Make arm ``out_dir/name`` from ``source_run``'s latest checkpoint (or return the spec of
-    the one already there, which must have the same overrides and budget). Returns the spec."""
+    """Make arm ``out_dir/name`` from ``source_run``'s latest checkpoint, or from ``source_run``
+    itself when it is a checkpoint folder (it holds ``state.json``), or return the spec of the
+    one already there, which must have the same overrides and budget. Returns the spec."""
     arm = Path(out_dir) / name
     spec_file = arm / "arm.json"
     if spec_file.is_file():
@@ -65,7 +66,8 @@ def prepare_arm(out_dir: str | Path, name: str, source_run: str | Path, iters: i
         return spec
     if iters < 0:
         raise ValueError(f"iterations must be >= 0, got {iters}")
-    ck = latest_checkpoint(source_run)
+    src = Path(source_run)
+    ck = src if (src / "state.json").is_file() else latest_checkpoint(src)
     if ck is None:
         raise FileNotFoundError(f"{source_run}: no checkpoint to start the arm from (last.json)")
     if not (ck / "optim.params").is_file():
