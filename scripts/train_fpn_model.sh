@@ -5,6 +5,8 @@
 # resumable across sessions and machines:
 #   scripts/train_fpn_model.sh          # start, or continue exactly where the last run stopped
 #   scripts/train_fpn_model.sh save     # copy the latest checkpoint to training_state/ (commit it)
+#   scripts/train_fpn_model.sh restore  # only restore the committed state into runs/ (no training:
+#                                       # e.g. to start fine-tuning arms from it)
 # Ablation arms from the run's latest checkpoint: benchmarks/finetune_arms.py.
 # The run lives in runs/face_mnv2_fpn_300 (not versioned). When that folder is gone (a new
 # machine), the run continues from the committed copy in training_state/face_mnv2_fpn_300:
@@ -13,8 +15,8 @@
 # Needs ../shared/data (WIDER FACE train/dev, the ImageNet MobileNetV2 TFLite weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=runs/face_mnv2_fpn_300
-SAVED=training_state/face_mnv2_fpn_300
+RUN=${FPN_RUN:-runs/face_mnv2_fpn_300}            # overridable for the tests
+SAVED=${FPN_SAVED:-training_state/face_mnv2_fpn_300}
 PY=${PYTHON:-python}
 if [ "${1:-}" = "save" ]; then
   $PY - "$RUN" "$SAVED" <<'PY'
@@ -61,6 +63,11 @@ if [ ! -f "$RUN/last.json" ] && [ -f "$SAVED/last.json" ]; then
       gunzip "$ck/optim.params.gz"
     fi
   done
+fi
+if [ "${1:-}" = "restore" ]; then
+  [ -f "$RUN/last.json" ] || { echo "nothing to restore: no $SAVED/last.json and no $RUN/last.json" >&2; exit 1; }
+  echo "$RUN is ready (latest checkpoint: $(cat "$RUN/last.json"))"
+  exit 0
 fi
 # The schedule's stages: one run folder, one cosine LR curve over 32 epochs, stretched to 40 for
 # the last stage (configs/face_mnv2_fpn_512_ext.yaml); each stage is
