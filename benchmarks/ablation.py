@@ -41,6 +41,9 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("context", "SSH-style depthwise context module on the neck", ["model.context=true"], 6),
     ("facecrop_wide", "crops hold a whole face, scale log-U(0.3, 1.0) of the short side",
      ["data.crop_policy=face", "data.crop_scale=[0.3,1.0]"], 3),
+    ("fpn128", "FPN-lite neck twice as wide (128 ch)", ["model.neck_channels=128"], 6),
+    ("fpn96", "FPN-lite neck 1.5x as wide (96 ch)", ["model.neck_channels=96"], 6),
+    ("fpn192", "FPN-lite neck 3x as wide (192 ch)", ["model.neck_channels=192"], 6),
 ]
 
 
