@@ -282,13 +282,14 @@ def test_repo_configs_resolve_as_before(name):
             c.decode) == ("adam", 0.001, 4e-5, 0.3, "cosine", 16, 1, 8.0, "original", load_config().decode)
 
 
-def fpn_stages() -> list:
-    """``[(last_epoch, config path), ...]`` of scripts/train_fpn_model.sh's ``STAGES`` line."""
+def fpn_stages(var: str = "STAGES") -> list:
+    """``[(last_epoch, config path), ...]`` of scripts/train_fpn_model.sh's ``STAGES`` line (the
+    64-channel run; ``STAGES96``: the 96-channel one)."""
     import re
 
     text = (ROOT / "scripts" / "train_fpn_model.sh").read_text()
-    line = re.search(r'^STAGES="([^"]+)"$', text, re.M)
-    assert line, "scripts/train_fpn_model.sh has no STAGES=\"...\" line"
+    line = re.search(rf'^\s*{var}="([^"]+)"$', text, re.M)
+    assert line, f"scripts/train_fpn_model.sh has no {var}=\"...\" line"
     stages = [(int(e), ROOT / c) for e, c in (s.split(":", 1) for s in line.group(1).split())]
     assert [e for e, _ in stages] == sorted(e for e, _ in stages) and all(c.is_file() for _, c in stages)
     return stages
@@ -369,6 +370,17 @@ def test_fpn_stage4_config_only_stretches_the_schedule_to_40_epochs():
     diff = _config_diff("face_mnv2_fpn_512.yaml", "face_mnv2_fpn_512_ext.yaml")
     assert diff == {("train", "epochs"): (32, 40)}
     assert fpn_stages()[-1] == (40, ROOT / "configs" / "face_mnv2_fpn_512_ext.yaml")
+
+
+def test_fpn96_stages_are_the_fpn_stages_with_a_96_channel_neck_in_their_own_run_folder():
+    """FPN_MODEL=fpn96 scripts/train_fpn_model.sh: the first three stages of the 64-channel
+    schedule (same last epochs), each config changed only in the neck width and the run folder."""
+    ours, theirs = fpn_stages("STAGES96"), fpn_stages()[:3]
+    assert [e for e, _ in ours] == [e for e, _ in theirs] == [15, 21, 32]
+    for (_, a), (_, b) in zip(theirs, ours):
+        assert _config_diff(a.name, b.name) == {
+            ("model", "neck_channels"): (64, 96),
+            ("train", "out_dir"): ("runs/face_mnv2_fpn_300", "runs/face_mnv2_fpn96_300")}, b
 
 
 def test_face_free_sample_settings_reach_the_augmentation_and_the_loss():
