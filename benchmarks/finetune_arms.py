@@ -13,7 +13,9 @@ Each ``--arm "NAME [KEY=VALUE ...]"`` starts from a copy of the ``--from`` run's
 iterations with ``--config``, the common ``--set`` overrides and its own (``ssd-mnv2 train
 --resume``; in-training evaluation off). ``--score-start`` adds a row for the start checkpoint
 itself. Everything is resumable: an interrupted arm trains on to the same target step, a scored
-arm (``result.json``) is skipped. Each step runs as its own process (the CLI a user runs), so
+arm (``result.json``) is skipped, unless ``--extend`` raises its budget to ``--iters``: it then
+trains on from its checkpoint and is scored again (the old scores move to ``scored/step<N>/``).
+Each step runs as its own process (the CLI a user runs), so
 the memory of a training is returned before the next starts. Run it while no other training
 runs: a 512 px training holds ~13 GB.
 """
@@ -40,10 +42,12 @@ def _run(cmd: List[str], log: Path) -> None:
 
 
 def run_arm(name: str, overrides: List[str], iters: int, args) -> Dict[str, Any]:
-    from ssd_mnv2.engine.arms import arm_checkpoint, prepare_arm, remaining_iters
+    from ssd_mnv2.engine.arms import arm_checkpoint, extend_arm, prepare_arm, remaining_iters
 
     arm = Path(args.out) / name
     result = arm / "result.json"
+    if args.extend and (arm / "arm.json").is_file():
+        extend_arm(args.out, name, iters, overrides)
     if result.is_file():
         return json.loads(result.read_text())
     spec = prepare_arm(args.out, name, args.source, iters, overrides)
@@ -65,7 +69,8 @@ def run_arm(name: str, overrides: List[str], iters: int, args) -> Dict[str, Any]
         _run([sys.executable, str(ROOT / "benchmarks" / "face_free.py"), str(ck), "--out",
               str(arm / "face_free")], log)
     row = {"name": name, "overrides": overrides, "common": list(args.set), "config": args.config,
-           "from": spec["from"], "start_step": spec["start_step"], "checkpoint": str(ck),
+           "from": spec["from"], "start_step": spec["start_step"], "target_step": spec["target_step"],
+           "checkpoint": str(ck),
            "ap": json.loads((arm / "eval" / "wider_eval.json").read_text())["ap"],
            "face_free": json.loads((arm / "face_free" / "face_free.json").read_text())[0]["sets"],
            "train_s": round(train_s, 1)}
@@ -86,6 +91,8 @@ def main(argv=None) -> int:
     p.add_argument("--arm", action="append", default=[], help="'NAME [KEY=VALUE ...]' (repeatable)")
     p.add_argument("--set", action="append", default=[], help="override for every arm (repeatable)")
     p.add_argument("--score-start", action="store_true", help="also score the start checkpoint")
+    p.add_argument("--extend", action="store_true",
+                   help="an arm that exists with fewer iterations trains on to --iters (and is scored again)")
     p.add_argument("--out", default="runs/arms")
     p.add_argument("--table", action="store_true", help="only print the table of the scored arms")
     args = p.parse_args(argv)

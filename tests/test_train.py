@@ -344,6 +344,40 @@ def test_finetune_arm_can_start_from_an_earlier_checkpoint_folder(data, tmp_path
     assert latest["start_step"] == 5 and latest["from"] == str(latest_checkpoint(tmp_path / "run"))
 
 
+def test_an_extended_arm_trains_on_from_its_checkpoint_and_keeps_its_old_scores(data, tmp_path):
+    """``extend_arm`` raises a finished arm's target: its step carries on from the checkpoint
+    (not from the start), the old scores move to scored/step<N>/, the budget cannot shrink and
+    the change cannot differ."""
+    from ssd_mnv2.engine.arms import extend_arm, prepare_arm, remaining_iters
+
+    fit(tiny_config(data, tmp_path / "run"), max_iters=3, progress=False)
+    spec = prepare_arm(tmp_path / "arms", "c", tmp_path / "run", 2)
+    arm = tmp_path / "arms" / "c"
+    cfg = tiny_config(data, arm)
+    fit(cfg, resume=True, max_iters=remaining_iters(arm), progress=False)
+    (arm / "result.json").write_text('{"ap": {"easy": 0.5}}')
+    (arm / "eval").mkdir()
+    (arm / "eval" / "wider_eval.json").write_text("{}")
+    assert extend_arm(tmp_path / "arms", "c", 2) == spec and (arm / "result.json").is_file()  # same budget
+    longer = extend_arm(tmp_path / "arms", "c", 5)
+    assert (longer["start_step"], longer["target_step"]) == (3, 8) == (spec["start_step"], 8)
+    assert json.loads((arm / "arm.json").read_text()) == longer
+    assert not (arm / "result.json").exists() and not (arm / "eval").exists()
+    assert json.loads((arm / "scored" / "step5" / "result.json").read_text()) == {"ap": {"easy": 0.5}}
+    assert (arm / "scored" / "step5" / "eval" / "wider_eval.json").is_file()
+    assert remaining_iters(arm) == 3
+    fit(cfg, resume=True, max_iters=remaining_iters(arm), progress=False)
+    assert remaining_iters(arm) == 0
+    assert load_checkpoint(latest_checkpoint(arm))["state"]["global_step"] == 8
+    assert prepare_arm(tmp_path / "arms", "c", tmp_path / "run", 5) == longer
+    with pytest.raises(ValueError, match="already has 5 iterations, asked for 4: an arm is not shortened"):
+        extend_arm(tmp_path / "arms", "c", 4)
+    with pytest.raises(ValueError, match=r"has overrides \[\], asked for \['train.seed=1'\]"):
+        extend_arm(tmp_path / "arms", "c", 6, ["train.seed=1"])
+    with pytest.raises(FileNotFoundError, match="no arm to extend"):
+        extend_arm(tmp_path / "arms", "nothing", 6)
+
+
 class WorkerPids(Hook):
     """Records the data workers' pids at every epoch's first batch."""
 

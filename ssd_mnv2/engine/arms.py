@@ -9,8 +9,10 @@ moments, step, LR position, RNG: ``--resume`` continues it exactly) and ``arm.js
 
 :func:`prepare_arm` makes it (once; a second call returns the existing spec, after checking it
 asks for the same thing), :func:`remaining_iters` says how many iterations are left to the
-target (an interrupted arm continues to the same target step). ``benchmarks/finetune_arms.py``
-trains and scores the arms and prints :func:`arms_table`.
+target (an interrupted arm continues to the same target step), :func:`extend_arm` raises a
+trained (and scored) arm's target: it trains on from where it stopped, and its earlier scores
+are kept in ``scored/step<N>/``. ``benchmarks/finetune_arms.py`` trains and scores the arms and
+prints :func:`arms_table`.
 """
 from __future__ import annotations
 
@@ -21,7 +23,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .checkpoint import latest_checkpoint
 
-__all__ = ["parse_arm", "prepare_arm", "remaining_iters", "arm_checkpoint", "arms_table"]
+__all__ = ["parse_arm", "prepare_arm", "extend_arm", "remaining_iters", "arm_checkpoint", "arms_table",
+           "SCORE_FILES"]
+
+# what scoring an arm writes into its folder (benchmarks/finetune_arms.py)
+SCORE_FILES = ("result.json", "eval", "face_free")
 
 
 def parse_arm(spec: str) -> Tuple[str, List[str]]:
@@ -85,6 +91,37 @@ def prepare_arm(out_dir: str | Path, name: str, source_run: str | Path, iters: i
     if arm.exists():
         raise ValueError(f"{arm} exists but has no arm.json: remove it or use another name")
     tmp.rename(arm)
+    return spec
+
+
+def extend_arm(out_dir: str | Path, name: str, iters: int, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """Raise arm ``out_dir/name``'s budget to ``iters`` iterations from its start (same
+    overrides; not fewer than it has): its scores at the old target (:data:`SCORE_FILES`) move to
+    ``scored/step<old target>/`` and its ``arm.json`` gets the new target, so the arm trains on
+    from its checkpoint (the same run: ``--resume`` continues its step, LR position and RNG) and
+    is scored again. Asking for the budget it already has changes nothing. Returns the spec."""
+    arm = Path(out_dir) / name
+    spec_file = arm / "arm.json"
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{arm}: no arm to extend (no arm.json)")
+    spec = json.loads(spec_file.read_text())
+    have = spec["target_step"] - spec["start_step"]
+    if spec["overrides"] != list(overrides):
+        raise ValueError(f"{arm} has overrides {spec['overrides']}, asked for {list(overrides)}: "
+                         f"an extension keeps the arm's change")
+    if iters < have:
+        raise ValueError(f"{arm} already has {have} iterations, asked for {iters}: an arm is not shortened")
+    if iters == have:
+        return spec
+    scored = arm / "scored" / f"step{spec['target_step']}"
+    for f in SCORE_FILES:  # scores first: an interruption leaves the arm at its old target, unscored
+        if (arm / f).exists():
+            scored.mkdir(parents=True, exist_ok=True)
+            (arm / f).rename(scored / f)
+    spec = dict(spec, target_step=spec["start_step"] + int(iters))
+    tmp = spec_file.with_name("arm.json.tmp")
+    tmp.write_text(json.dumps(spec, indent=1))
+    tmp.replace(spec_file)
     return spec
 
 
