@@ -44,6 +44,8 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("fpn128", "FPN-lite neck twice as wide (128 ch)", ["model.neck_channels=128"], 6),
     ("fpn96", "FPN-lite neck 1.5x as wide (96 ch)", ["model.neck_channels=96"], 6),
     ("fpn192", "FPN-lite neck 3x as wide (192 ch)", ["model.neck_channels=192"], 6),
+    ("atss", "ATSS matching (top 9 per level, IoU >= mean + std, centre inside)",
+     ["match.assigner=atss", "match.atss_topk=9"], 11),
 ]
 
 

@@ -2,7 +2,14 @@
 
 Matching (numpy, runs in DataLoader workers):
 
-* every anchor whose best IoU with a (real) face is ``>= iou_thresh`` is positive for that face;
+* ``assigner="iou"``: every anchor whose best IoU with a (real) face is ``>= iou_thresh`` is
+  positive for that face;
+* ``assigner="atss"`` (ATSS, Zhang et al. 2020; SCRFD's assigner): per face, the ``topk``
+  anchors of each level whose centres are nearest the face's centre are candidates; those whose
+  IoU is at least the mean + standard deviation of the candidates' IoUs, and whose centre lies
+  inside the face, are positive (an anchor claimed by several faces goes to the one it overlaps
+  most). The threshold adapts to the face: a small face, whose candidates all overlap it little,
+  still gets its best few anchors, a large one only the well-fitting ones;
 * every face also gets its single best anchor (so no face is left without an anchor), as in
   SSD / RetinaFace;
 * **ignore regions** (faces too small to learn, faces flagged ``invalid`` / ``difficult``): an
@@ -31,9 +38,23 @@ class TargetEncoder:
     """Build ``(cls_targets (N,), box_targets (N, 4))`` for one image (numpy in, numpy out)."""
 
     def __init__(self, anchors_cxcywh_px: np.ndarray, iou_thresh: float = 0.5,
-                 variances: Sequence[float] = DEFAULT_VARIANCES, ignore_iou: float = 0.3) -> None:
+                 variances: Sequence[float] = DEFAULT_VARIANCES, ignore_iou: float = 0.3,
+                 assigner: str = "iou", topk: int = 9,
+                 level_counts: Optional[Sequence[int]] = None) -> None:
+        """``level_counts``: anchors per level, in the order of ``anchors_cxcywh_px`` (the
+        ``"atss"`` assigner picks its candidates per level; :func:`ssd_mnv2.anchors.anchor_counts`)."""
         self.anchors_cxcywh_px = np.asarray(anchors_cxcywh_px, dtype=np.float32)
         self.anchors_xyxy_px = cxcywh_to_xyxy(self.anchors_cxcywh_px)
+        if assigner not in ("iou", "atss"):
+            raise ValueError(f"assigner must be iou or atss, got {assigner!r}")
+        if assigner == "atss":
+            if level_counts is None or sum(level_counts) != len(self.anchors_cxcywh_px):
+                raise ValueError(f"the atss assigner needs level_counts summing to the {len(self.anchors_cxcywh_px)} "
+                                 f"anchors, got {level_counts}")
+            if topk < 1:
+                raise ValueError(f"topk must be >= 1, got {topk}")
+        self.assigner, self.topk = assigner, int(topk)
+        self.level_counts = None if level_counts is None else [int(c) for c in level_counts]
         self.iou_thresh = float(iou_thresh)
         self.ignore_iou = float(ignore_iou)
         self.box_coder = BoxCoder(variances)
@@ -58,8 +79,11 @@ class TargetEncoder:
         pos = np.zeros((n,), bool)
         if real.size:
             iou = iou_matrix(self.anchors_xyxy_px, boxes[real])  # (N, R)
-            best_face = iou.argmax(axis=1)
-            pos = iou[np.arange(n), best_face] >= self.iou_thresh
+            if self.assigner == "atss":
+                pos, best_face = self._atss(iou, boxes[real])
+            else:
+                best_face = iou.argmax(axis=1)
+                pos = iou[np.arange(n), best_face] >= self.iou_thresh
             # each face gets its own best anchor (greedy bipartite: faces in order of their best
             # IoU; a face whose best anchor is taken gets its best free one)
             taken = np.zeros((n,), bool)
@@ -85,3 +109,26 @@ class TargetEncoder:
             near = iou_matrix(self.anchors_xyxy_px, ib).max(axis=1) >= self.ignore_iou
             cls_t[(inside | near) & ~pos] = IGNORE
         return cls_t, box_t
+
+    def _atss(self, iou: np.ndarray, faces_xyxy: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """ATSS positives for ``iou`` (N anchors, R faces): ``(pos (N,) bool, best_face (N,))``."""
+        n, r = iou.shape
+        a = self.anchors_cxcywh_px
+        centres = (faces_xyxy[:, :2] + faces_xyxy[:, 2:4]) / 2.0  # (R, 2)
+        dist = np.hypot(a[:, 0:1] - centres[None, :, 0], a[:, 1:2] - centres[None, :, 1])  # (N, R)
+        cand = np.zeros((n, r), bool)
+        start = 0
+        for count in self.level_counts:
+            k = min(self.topk, count)
+            if k:
+                nearest = np.argpartition(dist[start:start + count], k - 1, axis=0)[:k]  # (k, R)
+                cand[start + nearest, np.arange(r)[None, :]] = True
+            start += count
+        cand_iou = np.where(cand, iou, np.nan)
+        thresh = np.nanmean(cand_iou, axis=0) + np.nanstd(cand_iou, axis=0, ddof=1)  # (R,)
+        inside = ((a[:, 0:1] > faces_xyxy[None, :, 0]) & (a[:, 0:1] < faces_xyxy[None, :, 2]) &
+                  (a[:, 1:2] > faces_xyxy[None, :, 1]) & (a[:, 1:2] < faces_xyxy[None, :, 3]))
+        ok = cand & inside & (iou >= thresh[None, :]) & (iou > 0)
+        claimed = np.where(ok, iou, -1.0)
+        best_face = claimed.argmax(axis=1)
+        return claimed[np.arange(n), best_face] > 0, best_face

@@ -199,3 +199,75 @@ def test_face_free_image_adds_loss_only_with_min_hard_negatives():
     ce = -mx.nd.log_softmax(cls_p, axis=-1).asnumpy()[1, :, 0]
     np.testing.assert_allclose(mined[0][0].asnumpy()[1], np.sort(ce)[-k:].sum() / 3, rtol=1e-5)
     assert mined[1][0].asnumpy()[1] == 0.0  # no box loss without positives
+
+
+# ------------------------------------------------------------------ ATSS
+def _two_level_anchors():
+    """Level 0: 8 px anchors every 8 px on a 64x64 input (64); level 1: 32 px every 32 px (4)."""
+    def grid(step, size):
+        c = np.arange(step / 2, 64, step, dtype=np.float32)
+        cy, cx = np.meshgrid(c, c, indexing="ij")
+        return np.stack([cx.ravel(), cy.ravel(), np.full(cx.size, size), np.full(cx.size, size)], 1)
+    return np.concatenate([grid(8, 8.0), grid(32, 32.0)]), [64, 4]
+
+
+def test_atss_picks_positives_by_the_face_own_iou_statistics():
+    """ATSS (reference computed by hand from its definition): per face the topk anchors per level
+    nearest its centre, positive at IoU >= mean + std (ddof 1) of those, centre inside the face."""
+    anchors, counts = _two_level_anchors()
+    face = np.array([[12, 12, 28, 28]], np.float32)  # 16 px, centred on the 8 px anchor at (20, 20)
+    enc = TargetEncoder(anchors, assigner="atss", topk=4, level_counts=counts)
+    cls_t, box_t = enc(face)
+    ious = iou_matrix(cxcywh_to_xyxy(anchors), face)[:, 0]
+    centre = np.array([20.0, 20.0])
+    d = np.hypot(*(anchors[:, :2] - centre).T)
+    cand = np.concatenate([np.argsort(d[:64], kind="stable")[:4], 64 + np.argsort(d[64:], kind="stable")[:4]])
+    thr = ious[cand].mean() + ious[cand].std(ddof=1)
+    inside = (anchors[:, 0] > 12) & (anchors[:, 0] < 28) & (anchors[:, 1] > 12) & (anchors[:, 1] < 28)
+    want = {int(i) for i in cand if ious[i] >= thr and inside[i]}
+    assert want and set(np.flatnonzero(cls_t > 0)) == want
+    # the 8 px anchor at its centre (IoU 0.25) and the 32 px one at (16, 16) (IoU 0.25), not the
+    # 8 px neighbours (0.11): threshold mean + std = 0.208
+    assert want == {2 * 8 + 2, 64} and thr == pytest.approx(0.208, abs=1e-3)
+    pos = cls_t > 0
+    np.testing.assert_allclose(BoxCoder().decode(box_t[pos], anchors[pos]), np.repeat(face, pos.sum(), 0), atol=1e-3)
+
+
+def test_atss_gives_a_small_face_anchors_that_a_fixed_threshold_refuses():
+    """A 6 px face overlaps every 8 px anchor at IoU < 0.35: the IoU assigner gives it only its
+    single best anchor, ATSS the ones that overlap it most relative to its candidates."""
+    anchors, counts = _two_level_anchors()
+    face = np.array([[5, 5, 11, 11]], np.float32)
+    assert iou_matrix(cxcywh_to_xyxy(anchors), face).max() < 0.35
+    n_iou = int((TargetEncoder(anchors, iou_thresh=0.35)(face)[0] > 0).sum())
+    n_atss = int((TargetEncoder(anchors, assigner="atss", topk=4, level_counts=counts)(face)[0] > 0).sum())
+    assert n_iou == 1 and n_atss >= 1
+    # an anchor claimed by two faces goes to the one it overlaps most
+    faces = np.array([[0, 0, 14, 14], [2, 2, 10, 10]], np.float32)
+    cls_t, box_t = TargetEncoder(anchors, assigner="atss", topk=4, level_counts=counts)(faces)
+    a0 = 0  # the anchor at (4, 4): IoU 0.33 with the first face, 0.39 with the second
+    np.testing.assert_allclose(BoxCoder().decode(box_t[a0:1], anchors[a0:1]), faces[1:], atol=1e-3)
+
+
+def test_atss_needs_level_counts_and_the_config_validates_it():
+    anchors, counts = _two_level_anchors()
+    with pytest.raises(ValueError, match="needs level_counts summing to the 68 anchors"):
+        TargetEncoder(anchors, assigner="atss", level_counts=[64])
+    with pytest.raises(ValueError, match="assigner must be iou or atss, got 'otsu'"):
+        TargetEncoder(anchors, assigner="otsu")
+    with pytest.raises(ConfigError, match="match.assigner: must be iou or atss"):
+        tiny_config(None, "/tmp/x", match={"assigner": "otsu"})
+    with pytest.raises(ConfigError, match="match.atss_topk: must be >= 1"):
+        tiny_config(None, "/tmp/x", match={"assigner": "atss", "atss_topk": 0})
+
+
+def test_the_training_pipeline_encodes_with_the_configured_assigner():
+    from ssd_mnv2.anchors import anchor_counts
+    from ssd_mnv2.data.pipeline import target_encoder
+
+    cfg = tiny_config(None, "/tmp/x", match={"assigner": "atss", "atss_topk": 5})
+    s = cfg.model.image_size
+    enc = target_encoder(cfg, s)
+    assert (enc.assigner, enc.topk, enc.level_counts) == ("atss", 5, anchor_counts(cfg, s, s))
+    assert enc.anchors_cxcywh_px.shape == (sum(enc.level_counts), 4)
+    assert target_encoder(tiny_config(None, "/tmp/x"), s).assigner == "iou"

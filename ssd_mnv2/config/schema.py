@@ -266,12 +266,22 @@ class DataCfg(_Section):
 class MatchCfg(_Section):
     """Anchor matching (training targets). Old spelling: ``train.iou_thresh`` etc."""
 
+    # "iou": an anchor is positive at IoU >= iou_thresh; "atss": ATSS (per face, the atss_topk
+    # anchors per level nearest its centre are candidates, positive at IoU >= their mean + std
+    # with the centre inside the face; iou_thresh is then unused). Either way each face also gets
+    # its best anchor (ssd_mnv2/matching.py)
+    assigner: str = "iou"
     iou_thresh: float = 0.5
+    atss_topk: int = 9
     # an anchor whose centre lies in an ignored face, or whose IoU with one is >= ignore_iou, is
     # ignored (unless it is positive for a real face)
     ignore_iou: float = 0.3
 
     def validate(self) -> None:
+        if self.assigner not in ("iou", "atss"):
+            raise ConfigError(f"match.assigner: must be iou or atss, got {self.assigner!r}")
+        if self.atss_topk < 1:
+            raise ConfigError(f"match.atss_topk: must be >= 1, got {self.atss_topk}")
         if not 0 < self.iou_thresh <= 1:
             raise ConfigError(f"match.iou_thresh: must be in (0, 1], got {self.iou_thresh}")
         if not 0 < self.ignore_iou <= 1:

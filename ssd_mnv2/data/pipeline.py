@@ -11,7 +11,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..anchors import generate_anchors
+from ..anchors import anchor_counts, generate_anchors
 from ..config import Config
 from ..matching import TargetEncoder
 from .transforms import TrainAugment
@@ -141,13 +141,18 @@ def build_augment(cfg: Config, photometric: Optional[bool] = None) -> TrainAugme
                         background_prob=d.background_prob, background_kinds=d.background_kinds)
 
 
+def target_encoder(cfg: Config, size: int) -> TargetEncoder:
+    """The training-target encoder of a ``size`` x ``size`` canvas (``cfg.match``)."""
+    m = cfg.match
+    return TargetEncoder(generate_anchors(cfg, size, size), m.iou_thresh, cfg.anchors.variances, m.ignore_iou,
+                         assigner=m.assigner, topk=m.atss_topk, level_counts=anchor_counts(cfg, size, size))
+
+
 def build_train_samples(cfg: Config, dataset, rank: int = 0, num_workers: int = 1) -> TrainSamples:
     """Augment + encode ``dataset`` for training; with several workers each gets a shard by rank."""
     d = cfg.data
     augment = build_augment(cfg)
-    encoders = {s: TargetEncoder(generate_anchors(cfg, s, s), cfg.match.iou_thresh, cfg.anchors.variances,
-                                 cfg.match.ignore_iou)
-                for s in {*canvas_sizes(cfg), cfg.model.image_size}}
+    encoders = {s: target_encoder(cfg, s) for s in {*canvas_sizes(cfg), cfg.model.image_size}}
     indices = list(range(rank, len(dataset), num_workers))
     return TrainSamples(dataset, augment, encoders[augment.size], cfg.train.seed, indices,
                         ignore_invalid=d.invalid_faces == "ignore", encoders=encoders)
