@@ -295,9 +295,12 @@ def fpn_stages(var: str = "STAGES") -> list:
     return stages
 
 
-def test_fpn_config_resolves_to_the_committed_training_state():
+@pytest.mark.parametrize("stages_var,state", [("STAGES", STATE),
+                                              ("STAGES96", ROOT / "training_state" / "face_mnv2_fpn96_300")])
+def test_fpn_config_resolves_to_the_committed_training_state(stages_var, state):
     """scripts/train_fpn_model.sh resumes the committed run with the config of its stage (its
-    STAGES line: configs/face_mnv2_fpn_300.yaml to the end of epoch 15, and so on): the same
+    STAGES line: configs/face_mnv2_fpn_300.yaml to the end of epoch 15, and so on; STAGES96 for
+    FPN_MODEL=fpn96): the same
     Config in every section that shapes training (``eval``, the inference-side settings, may
     have changed since: e.g. eval.pad_multiple; ``train.stop_epoch`` is the stage's end),
     whatever spelling the state's files use."""
@@ -305,7 +308,7 @@ def test_fpn_config_resolves_to_the_committed_training_state():
 
     from ssd_mnv2.engine.checkpoint import _config_changes
 
-    stages = fpn_stages()
+    stages = fpn_stages(stages_var)
     assert stages[-1][0] == load_config(stages[-1][1]).train.epochs
 
     def stage_config(state_json: Path) -> Config:
@@ -317,10 +320,10 @@ def test_fpn_config_resolves_to_the_committed_training_state():
                 return load_config(config)
         raise AssertionError(f"{state_json}: epoch {st['epoch']} is past the schedule")
 
-    checkpoints = sorted(STATE.glob("checkpoints/*/config.yaml"))
+    checkpoints = sorted(state.glob("checkpoints/*/config.yaml"))
     assert checkpoints
     latest = stage_config(checkpoints[-1].parent / "state.json")
-    for old, new in [(STATE / "config.yaml", latest)] + [(c, stage_config(c.parent / "state.json"))
+    for old, new in [(state / "config.yaml", latest)] + [(c, stage_config(c.parent / "state.json"))
                                                          for c in checkpoints]:
         loaded = load_config(old)
         # bookkeeping that does not shape the weights: where a call stops (the script sets

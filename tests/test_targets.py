@@ -271,3 +271,23 @@ def test_the_training_pipeline_encodes_with_the_configured_assigner():
     assert (enc.assigner, enc.topk, enc.level_counts) == ("atss", 5, anchor_counts(cfg, s, s))
     assert enc.anchors_cxcywh_px.shape == (sum(enc.level_counts), 4)
     assert target_encoder(tiny_config(None, "/tmp/x"), s).assigner == "iou"
+
+
+def test_assigner_stats_counts_each_face_positives():
+    """benchmarks/assigner_stats.py attributes every positive anchor to the face it encodes."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "assigner_stats.py"
+    spec = importlib.util.spec_from_file_location("assigner_stats", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    anchors, counts = _two_level_anchors()
+    faces = np.array([[12, 12, 28, 28], [40, 40, 60, 60], [2, 50, 6, 54]], np.float32)
+    ignore = np.array([False, False, True])
+    enc = TargetEncoder(anchors, iou_thresh=0.35)
+    per_face = mod.positives_per_face(enc, faces, ignore)
+    cls_t, _ = enc(faces, ignore=ignore)
+    assert per_face.shape == (2,) and per_face.sum() == (cls_t > 0).sum() and per_face.min() >= 1
+    alone = [int((enc(faces[k:k + 1])[0] > 0).sum()) for k in range(2)]  # the faces do not overlap
+    assert per_face.tolist() == alone
