@@ -54,9 +54,13 @@ if (ck / "optim.params").is_file():
         gz.with_name(f"optim.params.gz.part{i // part:02d}").write_bytes(data[i:i + part])
     gz.unlink()
 (tmp / "last.json").write_text(json.dumps({"dir": f"checkpoints/{ck.name}"}))
-for f in ("log.csv", "log.json", "curves.png", "config.yaml"):
+for f in ("log.csv", "log.json", "curves.png"):
     if (run / f).is_file():
         shutil.copyfile(run / f, tmp / f)
+# the state's config is its checkpoint's (the run's own may already be the next stage's)
+cfg = ck / "config.yaml" if (ck / "config.yaml").is_file() else run / "config.yaml"
+if cfg.is_file():
+    shutil.copyfile(cfg, tmp / "config.yaml")
 shutil.rmtree(saved, ignore_errors=True)
 tmp.rename(saved)
 print(f"saved {ck} -> {saved}")
