@@ -116,7 +116,8 @@ def set_optimizer_state(trainer: mx.gluon.Trainer, arrays: Dict[str, mx.nd.NDArr
 
 def round_to_bfloat16(a: np.ndarray) -> np.ndarray:
     """float32 ``a`` rounded to the nearest bfloat16 value (ties to even), still as float32: the
-    low 16 bits of every value are zero (relative error <= 2**-8; NaN and inf stay as they are).
+    low 16 bits of every value are zero (relative error <= 2**-8; below float32's smallest normal,
+    1.2e-38, the absolute error is under 1e-40 instead; NaN and inf stay as they are).
     The committed training state stores its Adam moments so (they gzip to half the size)."""
     a = np.ascontiguousarray(a, dtype=np.float32)
     u = a.view(np.uint32).astype(np.uint64)
