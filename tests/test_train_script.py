@@ -42,7 +42,7 @@ def _fake_run(run: Path) -> dict:
         "checkpoints/ep001-it000000/state.json": json.dumps({"epoch": 1, "iteration": 0, "global_step": 5}).encode(),
         "checkpoints/ep001-it000000/config.yaml": b"train:\n  epochs: 1\n",
         "log.csv": b"epoch,loss\n1,2.5\n",
-        "config.yaml": b"train:\n  epochs: 1\n",
+        "config.yaml": b"train:\n  epochs: 2\n",  # the run has begun its next stage
     }
     for rel, data in files.items():
         (run / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +69,8 @@ def test_save_then_restore_round_trips_the_training_state(tmp_path):
     from ssd_mnv2.engine.checkpoint import round_to_bfloat16
 
     moments = files.pop(OPTIM)
+    # the state's config is its checkpoint's, not the run's (already the next stage's)
+    assert (restored / "config.yaml").read_bytes() == files.pop("config.yaml").replace(b"2", b"1")
     for rel, data in files.items():
         assert (restored / rel).read_bytes() == data, rel
     back = {k: v.asnumpy() for k, v in mx.nd.load(str(restored / OPTIM)).items()}
