@@ -46,6 +46,9 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("fpn192", "FPN-lite neck 3x as wide (192 ch)", ["model.neck_channels=192"], 6),
     ("atss", "ATSS matching (top 9 per level, IoU >= mean + std, centre inside)",
      ["match.assigner=atss", "match.atss_topk=9"], 11),
+    ("diou", "DIoU box loss on the decoded boxes (weight 2, SCRFD) instead of smooth-L1 offsets",
+     ["loss.box_loss=diou", "loss.box_weight=2.0"], 11),
+    ("neg7", "7 hard negatives per positive instead of 3 (RetinaFace)", ["loss.neg_ratio=7"], 11),
 ]
 
 

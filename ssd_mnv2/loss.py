@@ -1,16 +1,43 @@
-"""Multibox loss: softmax cross-entropy with hard-negative mining + smooth-L1, / num positives.
+"""Multibox loss: softmax cross-entropy with hard-negative mining + a box term, / num positives.
 
 Same arithmetic as GluonCV's ``SSDMultiBoxLoss`` (which it replaces), plus an **ignore label**:
 anchors with class target ``-1`` (:data:`ssd_mnv2.matching.IGNORE`) contribute nothing and are
 never mined as hard negatives. It knows nothing of devices or configs.
+
+Box term (``box_loss``): ``smooth_l1`` on the encoded offsets (SSD, RetinaFace), or ``diou``
+(Distance-IoU, Zheng et al. 2020, SCRFD's box loss) on the decoded boxes: ``1 - IoU + d^2 / c^2``
+with ``d`` the distance between the box centres and ``c`` the diagonal of the smallest box
+enclosing both. DIoU needs the anchors (to decode offsets into boxes) and the box coder's
+variances; it measures the overlap the evaluation counts (IoU >= 0.5), at every face size alike.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from mxnet import nd
 
-__all__ = ["MultiBoxLoss"]
+from .boxes import DEFAULT_VARIANCES, BoxCoder
+
+__all__ = ["MultiBoxLoss", "BOX_LOSSES", "diou_loss"]
+
+BOX_LOSSES = ("smooth_l1", "diou")
+
+
+def diou_loss(pred_xyxy: nd.NDArray, target_xyxy: nd.NDArray, eps: float = 1e-7) -> nd.NDArray:
+    """Distance-IoU loss ``1 - IoU + d^2 / c^2`` of matching boxes ``(..., 4)`` xyxy -> ``(...)``.
+
+    0 for identical boxes; in [0, 2) always (disjoint boxes still get a gradient from ``d``)."""
+    p = nd.split(pred_xyxy, axis=-1, num_outputs=4, squeeze_axis=True)
+    g = nd.split(target_xyxy, axis=-1, num_outputs=4, squeeze_axis=True)
+    iw = nd.relu(nd.minimum(p[2], g[2]) - nd.maximum(p[0], g[0]))
+    ih = nd.relu(nd.minimum(p[3], g[3]) - nd.maximum(p[1], g[1]))
+    inter = iw * ih
+    union = nd.relu(p[2] - p[0]) * nd.relu(p[3] - p[1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter
+    iou = inter / (union + eps)
+    cw = nd.maximum(p[2], g[2]) - nd.minimum(p[0], g[0])
+    ch = nd.maximum(p[3], g[3]) - nd.minimum(p[1], g[1])
+    d2 = nd.square((p[0] + p[2] - g[0] - g[2]) * 0.5) + nd.square((p[1] + p[3] - g[1] - g[3]) * 0.5)
+    return 1.0 - iou + d2 / (nd.square(cw) + nd.square(ch) + eps)
 
 
 class MultiBoxLoss:
@@ -21,20 +48,29 @@ class MultiBoxLoss:
     the ``max(min_hard_negatives, neg_ratio * num_pos)`` highest-loss background anchors of each
     image. Losses are ``(B,)`` per device, normalised by the number of positive anchors over the
     whole batch (all devices); a batch without any face gives a zero (finite) loss unless
-    ``min_hard_negatives`` > 0. Box loss: smooth-L1 (``rho``) on positives, weighted by
-    ``box_weight``.
+    ``min_hard_negatives`` > 0. Box loss on positives, weighted by ``box_weight``: smooth-L1
+    (``rho``) of the offsets, or ``diou`` of the boxes decoded against ``anchors`` (per device
+    ``(1, N, 4)`` cxcywh px, the network's third output) with ``variances``.
     """
 
     def __init__(self, neg_ratio: float = 3.0, box_weight: float = 1.0, min_hard_negatives: int = 0,
-                 rho: float = 1.0):
+                 rho: float = 1.0, box_loss: str = "smooth_l1",
+                 variances: Sequence[float] = DEFAULT_VARIANCES):
+        if box_loss not in BOX_LOSSES:
+            raise ValueError(f"MultiBoxLoss: box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
         self.neg_ratio = max(0.0, float(neg_ratio))
         self.box_weight = float(box_weight)
         self.min_hard_negatives = max(0, int(min_hard_negatives))
         self.rho = float(rho)
+        self.box_loss = box_loss
+        self.coder = BoxCoder(variances)
 
     def __call__(self, cls_preds: Sequence[nd.NDArray], box_preds: Sequence[nd.NDArray],
-                 cls_targets: Sequence[nd.NDArray], box_targets: Sequence[nd.NDArray]
+                 cls_targets: Sequence[nd.NDArray], box_targets: Sequence[nd.NDArray],
+                 anchors: Optional[Sequence[nd.NDArray]] = None
                  ) -> Tuple[List[nd.NDArray], List[nd.NDArray], List[nd.NDArray]]:
+        if self.box_loss == "diou" and anchors is None:
+            raise ValueError("MultiBoxLoss(box_loss='diou') needs the anchors (the network's third output)")
         num_pos_all = sum(float((ct > 0).sum().asscalar()) for ct in cls_targets)
         if num_pos_all < 1 and self.min_hard_negatives < 1:
             cls = [nd.sum(cp * 0, axis=0, exclude=True) for cp in cls_preds]
@@ -42,7 +78,7 @@ class MultiBoxLoss:
             return cls, box, [c + b for c, b in zip(cls, box)]
         norm = max(1.0, num_pos_all)
         cls_out, box_out, total_out = [], [], []
-        for cp, bp, ct, bt in zip(cls_preds, box_preds, cls_targets, box_targets):
+        for d, (cp, bp, ct, bt) in enumerate(zip(cls_preds, box_preds, cls_targets, box_targets)):
             pos = ct > 0
             neg_cand = ct == 0
             ce = -nd.pick(nd.log_softmax(cp, axis=-1), nd.maximum(ct, 0), axis=-1, keepdims=False)
@@ -53,8 +89,18 @@ class MultiBoxLoss:
             hard_neg = (rank < quota.expand_dims(-1)) * neg_cand
             cls_l = nd.where((pos + hard_neg) > 0, ce, nd.zeros_like(ce))
             cls_out.append(nd.sum(cls_l, axis=0, exclude=True) / norm)
-            diff = nd.abs(bp.reshape_like(bt) - bt)
-            sl1 = nd.where(diff > self.rho, diff - 0.5 * self.rho, (0.5 / self.rho) * nd.square(diff))
-            box_out.append(nd.sum(sl1 * pos.expand_dims(-1), axis=0, exclude=True) / norm)
+            box_l = self._box_term(bp.reshape_like(bt), bt, anchors, d)
+            box_out.append(nd.sum(box_l * pos.expand_dims(-1), axis=0, exclude=True) / norm)
             total_out.append(cls_out[-1] + self.box_weight * box_out[-1])
         return cls_out, box_out, total_out
+
+    def _box_term(self, bp: nd.NDArray, bt: nd.NDArray, anchors, device: int) -> nd.NDArray:
+        """Box loss of offsets ``bp`` against targets ``bt`` ``(B, N, 4)``: ``(B, N, 4)`` per
+        coordinate (smooth-L1) or ``(B, N, 1)`` per anchor (DIoU)."""
+        if self.box_loss == "smooth_l1":
+            diff = nd.abs(bp - bt)
+            return nd.where(diff > self.rho, diff - 0.5 * self.rho, (0.5 / self.rho) * nd.square(diff))
+        a = anchors[device].as_in_context(bp.context)
+        # the targets decode back to the matched faces; non-positive rows are masked by the caller
+        return diou_loss(self.coder.decode_symbolic(nd, bp, a),
+                         nd.stop_gradient(self.coder.decode_symbolic(nd, bt, a))).expand_dims(-1)

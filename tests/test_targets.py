@@ -9,7 +9,7 @@ from ssd_mnv2.anchors import generate_anchors
 from ssd_mnv2.boxes import BoxCoder, cxcywh_to_xyxy, iou_matrix
 from ssd_mnv2.config import ConfigError
 from ssd_mnv2.data.transforms import TrainAugment, random_face_crop
-from ssd_mnv2.loss import MultiBoxLoss
+from ssd_mnv2.loss import MultiBoxLoss, diou_loss
 from ssd_mnv2.matching import IGNORE, TargetEncoder
 from ssd_mnv2.model.ssd import build_ssd
 from tiny_configs import tiny_config
@@ -103,6 +103,57 @@ def test_ignored_anchors_are_never_mined_and_add_no_loss():
     logp = mx.nd.log_softmax(cls_p, axis=-1).asnumpy()
     expect = [-(logp[i][ct[i] > 0][:, 1]).sum() / 4 for i in range(2)]
     np.testing.assert_allclose(only_pos, expect, rtol=1e-5)
+
+
+def test_diou_loss_matches_a_hand_computation():
+    a = mx.nd.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]])
+    b = mx.nd.array([[0, 0, 10, 10],    # identical: 0
+                     [5, 0, 15, 10],    # IoU 50/150, centres 5 apart, enclosing 15x10
+                     [20, 0, 30, 10]])  # disjoint: IoU 0, centres 20 apart, enclosing 30x10
+    got = diou_loss(a, b).asnumpy()
+    np.testing.assert_allclose(got, [0.0, 1 - 1 / 3 + 25 / 325, 1 + 400 / 1000], rtol=1e-5, atol=1e-6)
+    # disjoint boxes still pull together: the gradient moves the box towards the target
+    x = mx.nd.array([[0, 0, 10, 10]])
+    x.attach_grad()
+    with mx.autograd.record():
+        l = diou_loss(x, mx.nd.array([[20, 0, 30, 10]]))
+    l.backward()
+    g = x.grad.asnumpy()[0]
+    assert g[0] + g[2] < 0 and abs(g[1] + g[3]) < 1e-6  # moving the box right (to it) lowers the loss
+
+
+def test_diou_box_term_is_the_mean_diou_of_the_positives():
+    cls_p, box_p, ct, bt = _random_batch()
+    bt = bt * 0.3  # offsets of plausible size
+    rng = np.random.default_rng(1)
+    n = ct.shape[1]
+    anchors = np.stack([rng.uniform(20, 280, n), rng.uniform(20, 280, n),
+                        rng.uniform(8, 64, n), rng.uniform(8, 64, n)], 1).astype(np.float32)
+    var = (0.1, 0.1, 0.2, 0.2)
+    loss = MultiBoxLoss(neg_ratio=3, box_weight=2.0, box_loss="diou", variances=var)
+    cls_l, box_l, total = loss([cls_p], [box_p], [mx.nd.array(ct)], [bt], [mx.nd.array(anchors[None])])
+    coder = BoxCoder(var)
+    pred, tgt = coder.decode(box_p.asnumpy(), anchors), coder.decode(bt.asnumpy(), anchors)
+    per_anchor = diou_loss(mx.nd.array(pred), mx.nd.array(tgt)).asnumpy()
+    expect = [(per_anchor[i] * (ct[i] > 0)).sum() / 4 for i in range(2)]  # 4 positives in the batch
+    np.testing.assert_allclose(box_l[0].asnumpy(), expect, rtol=1e-4)
+    np.testing.assert_allclose(total[0].asnumpy(), cls_l[0].asnumpy() + 2.0 * np.array(expect), rtol=1e-4)
+    # the classification term is the smooth-L1 loss's: only the box term changed
+    sl1 = MultiBoxLoss(neg_ratio=3)([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    np.testing.assert_allclose(cls_l[0].asnumpy(), sl1[0][0].asnumpy(), rtol=1e-6)
+    # a perfect prediction has no box loss
+    perfect = loss([cls_p], [bt], [mx.nd.array(ct)], [bt], [mx.nd.array(anchors[None])])[1][0].asnumpy()
+    np.testing.assert_allclose(perfect, 0.0, atol=1e-5)
+
+
+def test_diou_loss_needs_anchors_and_a_known_name():
+    cls_p, box_p, ct, bt = _random_batch()
+    with pytest.raises(ValueError, match="needs the anchors"):
+        MultiBoxLoss(box_loss="diou")([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    with pytest.raises(ValueError, match="box_loss must be one of"):
+        MultiBoxLoss(box_loss="giou")
+    with pytest.raises(ConfigError, match="loss.box_loss"):
+        tiny_config(loss={"box_loss": "iou"})
 
 
 # ------------------------------------------------------------------ crop policy

@@ -295,8 +295,11 @@ class LossCfg(_Section):
     neg_ratio: float = 3.0
     min_hard_negatives: int = 0
     box_weight: float = 1.0
+    box_loss: str = "smooth_l1"  # smooth_l1 (encoded offsets) | diou (decoded boxes, SCRFD)
 
     def validate(self) -> None:
+        if self.box_loss not in ("smooth_l1", "diou"):
+            raise ConfigError(f"loss.box_loss: must be 'smooth_l1' or 'diou', got {self.box_loss!r}")
         if not self.neg_ratio > 0:
             raise ConfigError(f"loss.neg_ratio: must be > 0 (negatives per positive), got {self.neg_ratio}")
         if self.min_hard_negatives < 0:

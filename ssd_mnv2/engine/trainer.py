@@ -178,7 +178,8 @@ def _prepare(cfg: Config, resume: bool, ctx: Optional[Sequence[mx.Context]]) -> 
         _restore_training_state(trainer, net, loaded, state, on_servers)
     history = list(state.get("history", []))
     return TrainRun(cfg=cfg, net=net, trainer=trainer,
-                    loss_fn=MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives),
+                    loss_fn=MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives,
+                                         box_loss=cfg.loss.box_loss, variances=cfg.anchors.variances),
                     ctx=ctx, out_dir=out_dir, samples=samples, state=state,
                     iters_per_epoch=iters_per_epoch, base_lr=base_lr, is_main=rank == 0,
                     on_servers=on_servers, history=history, epoch=state["epoch"],
@@ -413,12 +414,13 @@ def _forward_backward(run: TrainRun, hooks: Sequence[Hook], batch):
     """Forward on every device, the loss (hooks' ``on_loss`` may replace it), backward."""
     data, cls_t, box_t = (gluon.utils.split_and_load(b, run.ctx, even_split=False) for b in batch[:3])
     with autograd.record():
-        cls_p, box_p = [], []
+        cls_p, box_p, anchors = [], [], []
         for x in data:
-            c, b, _ = run.net(x)
+            c, b, a = run.net(x)
             cls_p.append(c)
             box_p.append(b)
-        cls_l, box_l, total_l = run.loss_fn(cls_p, box_p, cls_t, box_t)
+            anchors.append(a)
+        cls_l, box_l, total_l = run.loss_fn(cls_p, box_p, cls_t, box_t, anchors)
         for h in hooks:
             total_l = h.on_loss(run, total_l) or total_l
     autograd.backward(total_l)
