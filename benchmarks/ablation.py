@@ -49,6 +49,8 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("diou", "DIoU box loss on the decoded boxes (weight 2, SCRFD) instead of smooth-L1 offsets",
      ["loss.box_loss=diou", "loss.box_weight=2.0"], 11),
     ("neg7", "7 hard negatives per positive instead of 3 (RetinaFace)", ["loss.neg_ratio=7"], 11),
+    ("iou_aware", "IoU-aware class target: a positive's target is the IoU of its decoded box",
+     ["loss.iou_target=1.0"], 11),
 ]
 
 

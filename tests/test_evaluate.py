@@ -248,3 +248,34 @@ def test_real_dev_ground_truth_as_predictions():
     res = wider_ap(preds, gt)
     for s in SUBSETS:
         assert res["ap"][s] > 0.99
+
+
+def test_face_fates_sort_each_face_by_where_it_was_lost():
+    from ssd_mnv2.evaluation.misses import face_fates, format_miss_table, miss_table
+
+    faces = np.array([[0, 0, 20, 20],        # found: a final detection on it
+                      [100, 0, 120, 20],     # outranked: NMS kept a worse-placed box of it
+                      [200, 0, 220, 20],     # suppressed: a good box, no final detection near
+                      [300, 0, 340, 40],     # low score: a good box below the floor
+                      [400, 0, 410, 10],     # mislocated: an anchor at IoU >= 0.35, its box off
+                      [500, 0, 580, 80]], np.float32)  # no anchor, no box
+    raw = np.array([[0, 0, 20, 20], [100, 0, 120, 20], [200, 0, 220, 20], [300, 0, 340, 40],
+                    [430, 0, 440, 10], [900, 900, 910, 910]], np.float32)
+    scores = np.array([0.9, 0.3, 0.3, 0.01, 0.9, 0.9], np.float32)
+    anchors = np.array([[0, 0, 20, 20], [100, 0, 120, 20], [200, 0, 220, 20], [300, 0, 340, 40],
+                        [401, 0, 411, 10], [900, 900, 910, 910]], np.float32)
+    dets = np.array([[0, 0, 20, 20], [104, 4, 124, 24]], np.float32)  # IoU 0.47 with face 2
+    fates, best = face_fates(faces, scores, raw, anchors, dets, score_floor=0.02)
+    assert fates == ["found", "outranked", "suppressed", "low score", "mislocated", "no anchor"]
+    np.testing.assert_allclose(best, [0.9, 0.3, 0.3, 0.01, 0.0, 0.0])
+    sides = np.sqrt((faces[:, 2] - faces[:, 0]) * (faces[:, 3] - faces[:, 1]))
+    table = miss_table(fates, sides)
+    assert table["16-32"] == {"found": 1, "outranked": 1, "suppressed": 1, "low score": 0,
+                              "mislocated": 0, "no anchor": 0}
+    assert table["0-16"]["mislocated"] == 1 and table["32-64"]["low score"] == 1
+    assert table[">= 128"] == {f: 0 for f in table["all"]} and table["64-128"]["no anchor"] == 1
+    assert sum(table["all"].values()) == 6
+    text = format_miss_table(table)
+    assert "| 16-32 | 3 | 0.33 | 0.33 | 0.33 | 0.00 | 0.00 | 0.00 |" in text
+    with pytest.raises(ValueError, match="one of each per anchor"):
+        face_fates(faces, scores[:3], raw, anchors, dets, 0.02)

@@ -123,12 +123,7 @@ def test_diou_loss_matches_a_hand_computation():
 
 
 def test_diou_box_term_is_the_mean_diou_of_the_positives():
-    cls_p, box_p, ct, bt = _random_batch()
-    bt = bt * 0.3  # offsets of plausible size
-    rng = np.random.default_rng(1)
-    n = ct.shape[1]
-    anchors = np.stack([rng.uniform(20, 280, n), rng.uniform(20, 280, n),
-                        rng.uniform(8, 64, n), rng.uniform(8, 64, n)], 1).astype(np.float32)
+    cls_p, box_p, ct, bt, anchors = _batch_with_anchors()
     var = (0.1, 0.1, 0.2, 0.2)
     loss = MultiBoxLoss(neg_ratio=3, box_weight=2.0, box_loss="diou", variances=var)
     cls_l, box_l, total = loss([cls_p], [box_p], [mx.nd.array(ct)], [bt], [mx.nd.array(anchors[None])])
@@ -154,6 +149,49 @@ def test_diou_loss_needs_anchors_and_a_known_name():
         MultiBoxLoss(box_loss="giou")
     with pytest.raises(ConfigError, match="loss.box_loss"):
         tiny_config(loss={"box_loss": "iou"})
+
+
+def _batch_with_anchors(seed=1):
+    cls_p, box_p, ct, bt = _random_batch()
+    rng = np.random.default_rng(seed)
+    n = ct.shape[1]
+    anchors = np.stack([rng.uniform(20, 280, n), rng.uniform(20, 280, n),
+                        rng.uniform(8, 64, n), rng.uniform(8, 64, n)], 1).astype(np.float32)
+    return cls_p, box_p * 0.3, ct, bt * 0.3, anchors
+
+
+def test_iou_aware_target_is_a_soft_label_of_the_placement_iou():
+    cls_p, box_p, ct, bt, anchors = _batch_with_anchors()
+    var = (0.1, 0.1, 0.2, 0.2)
+    args = ([cls_p], [box_p], [mx.nd.array(ct)], [bt], [mx.nd.array(anchors[None])])
+    plain = MultiBoxLoss(neg_ratio=3, variances=var)(*args)[0][0].asnumpy()
+    coder = BoxCoder(var)
+    pred, tgt = coder.decode(box_p.asnumpy(), anchors), coder.decode(bt.asnumpy(), anchors)
+    iou = np.array([[iou_matrix(pred[i, j:j + 1], tgt[i, j:j + 1])[0, 0] for j in range(ct.shape[1])]
+                    for i in range(2)])
+    logp = mx.nd.log_softmax(cls_p, axis=-1).asnumpy()
+    for w in (1.0, 0.5):
+        got = MultiBoxLoss(neg_ratio=3, variances=var, iou_target=w)(*args)[0][0].asnumpy()
+        q = 1 - w + w * iou
+        # only the positives' terms change: -(q log p_face + (1 - q) log p_bg) instead of -log p_face
+        delta = [(((-(q[i] * logp[i, :, 1] + (1 - q[i]) * logp[i, :, 0])) + logp[i, :, 1])
+                  * (ct[i] > 0)).sum() / 4 for i in range(2)]
+        np.testing.assert_allclose(got, plain + np.array(delta), rtol=1e-4)
+        assert (iou[ct > 0] < 0.99).all() and not np.allclose(got, plain)
+    # boxes placed exactly on their faces: the target is (0, 1), the plain cross-entropy
+    exact = MultiBoxLoss(neg_ratio=3, variances=var, iou_target=1.0)(
+        [cls_p], [bt], [mx.nd.array(ct)], [bt], [mx.nd.array(anchors[None])])[0][0].asnumpy()
+    np.testing.assert_allclose(exact, plain, rtol=1e-4)
+
+
+def test_iou_aware_target_is_validated():
+    with pytest.raises(ValueError, match="iou_target must be in"):
+        MultiBoxLoss(iou_target=1.5)
+    cls_p, box_p, ct, bt = _random_batch()
+    with pytest.raises(ValueError, match="needs the anchors"):
+        MultiBoxLoss(iou_target=0.5)([cls_p], [box_p], [mx.nd.array(ct)], [bt])
+    with pytest.raises(ConfigError, match="loss.iou_target"):
+        tiny_config(loss={"iou_target": -0.1})
 
 
 # ------------------------------------------------------------------ crop policy

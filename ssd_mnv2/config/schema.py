@@ -296,8 +296,13 @@ class LossCfg(_Section):
     min_hard_negatives: int = 0
     box_weight: float = 1.0
     box_loss: str = "smooth_l1"  # smooth_l1 (encoded offsets) | diou (decoded boxes, SCRFD)
+    # IoU-aware class target of positives: q = 1 - w + w * IoU(decoded box, face); 0 = plain CE
+    iou_target: float = 0.0
 
     def validate(self) -> None:
+        if not 0.0 <= self.iou_target <= 1.0:
+            raise ConfigError(f"loss.iou_target: must be in [0, 1] (the IoU's weight in the positives' "
+                              f"class target), got {self.iou_target}")
         if self.box_loss not in ("smooth_l1", "diou"):
             raise ConfigError(f"loss.box_loss: must be 'smooth_l1' or 'diou', got {self.box_loss!r}")
         if not self.neg_ratio > 0:

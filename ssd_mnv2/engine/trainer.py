@@ -179,7 +179,8 @@ def _prepare(cfg: Config, resume: bool, ctx: Optional[Sequence[mx.Context]]) -> 
     history = list(state.get("history", []))
     return TrainRun(cfg=cfg, net=net, trainer=trainer,
                     loss_fn=MultiBoxLoss(cfg.loss.neg_ratio, cfg.loss.box_weight, cfg.loss.min_hard_negatives,
-                                         box_loss=cfg.loss.box_loss, variances=cfg.anchors.variances),
+                                         box_loss=cfg.loss.box_loss, variances=cfg.anchors.variances,
+                                         iou_target=cfg.loss.iou_target),
                     ctx=ctx, out_dir=out_dir, samples=samples, state=state,
                     iters_per_epoch=iters_per_epoch, base_lr=base_lr, is_main=rank == 0,
                     on_servers=on_servers, history=history, epoch=state["epoch"],
