@@ -279,3 +279,25 @@ def test_face_fates_sort_each_face_by_where_it_was_lost():
     assert "| 16-32 | 3 | 0.33 | 0.33 | 0.33 | 0.00 | 0.00 | 0.00 |" in text
     with pytest.raises(ValueError, match="one of each per anchor"):
         face_fates(faces, scores[:3], raw, anchors, dets, 0.02)
+
+
+def test_placements_measure_how_the_best_detection_sits_on_each_face():
+    from ssd_mnv2.evaluation.misses import format_placement_table, placement_table, placements
+
+    faces = np.array([[0, 0, 10, 10], [100, 100, 140, 140], [500, 500, 520, 520]], np.float32)
+    dets = np.array([[0, 0, 12, 12],            # face 1: 20 % too wide and high, centre +0.1
+                     [104, 100, 144, 140],      # face 2: shifted right by 0.1 of its width
+                     [101, 101, 139, 139],      # face 2 again, better placed but low score
+                     [900, 900, 950, 950]], np.float32)  # overlaps nothing (face 3 unmatched)
+    scores = np.array([0.9, 0.8, 0.1, 0.9], np.float32)
+    rows = placements(faces, dets, scores, min_score=0.3)
+    assert rows.shape == (2, 6)
+    np.testing.assert_allclose(rows[0], [10, 100 / 144, 1.2, 1.2, 0.1, 0.1], rtol=1e-5)
+    np.testing.assert_allclose(rows[1], [40, 36 * 40 / (2 * 1600 - 36 * 40), 1.0, 1.0, 0.1, 0.0], rtol=1e-5)
+    t = placement_table(rows)
+    assert t["0-16"]["faces"] == 1 and t["0-16"]["w_ratio"] == pytest.approx(1.2)
+    assert t["32-64"]["below_0.5"] == 0.0 and t["all"]["faces"] == 2 and t["16-32"] == {"faces": 0}
+    text = format_placement_table(t)
+    assert "| 0-16 | 1 | 0.69 | 0.00 | 1.200 | 1.200 | +0.100 | +0.100 |" in text
+    assert "| 16-32 | 0 | - |" in text
+    assert placements(faces, dets[:0], scores[:0]).shape == (0, 6)

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..boxes import iou_matrix
 
-__all__ = ["FATES", "SIZE_BINS", "face_fates", "miss_table", "format_miss_table"]
+__all__ = ["FATES", "SIZE_BINS", "face_fates", "miss_table", "format_miss_table", "placements",
+           "placement_table", "format_placement_table"]
 
 FATES = ("found", "outranked", "suppressed", "low score", "mislocated", "no anchor")
 SIZE_BINS: Tuple[Tuple[float, float], ...] = ((0, 16), (16, 32), (32, 64), (64, 128), (128, np.inf))
@@ -119,4 +120,53 @@ def format_miss_table(table: Dict[str, Dict[str, int]]) -> str:
         n = sum(row.values())
         cells = [f"{row[f] / n:.2f}" if n else "-" for f in FATES]
         lines.append(f"| {b} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def placements(faces_xyxy_px: np.ndarray, det_boxes_xyxy_px: np.ndarray, det_scores: np.ndarray,
+               min_score: float = 0.3, min_iou: float = 0.2) -> np.ndarray:
+    """How each face's best final detection (highest IoU among those scoring >= ``min_score``)
+    sits on it: rows ``(side px, IoU, width ratio, height ratio, dx, dy)`` (ratios: box / face;
+    dx, dy: centre offset / face width, height) for the faces it overlaps at >= ``min_iou``."""
+    faces = np.asarray(faces_xyxy_px, np.float32).reshape(-1, 4)
+    dets = np.asarray(det_boxes_xyxy_px, np.float32).reshape(-1, 4)[np.asarray(det_scores) >= min_score]
+    if not len(faces) or not len(dets):
+        return np.zeros((0, 6), np.float32)
+    iou = iou_matrix(faces, dets)
+    j = iou.argmax(axis=1)
+    best = iou[np.arange(len(faces)), j]
+    keep = best >= min_iou
+    f, d = faces[keep], dets[j[keep]]
+    fw, fh = np.maximum(f[:, 2] - f[:, 0], 1e-6), np.maximum(f[:, 3] - f[:, 1], 1e-6)
+    dw, dh = d[:, 2] - d[:, 0], d[:, 3] - d[:, 1]
+    dx = ((d[:, 0] + d[:, 2]) - (f[:, 0] + f[:, 2])) / 2 / fw
+    dy = ((d[:, 1] + d[:, 3]) - (f[:, 1] + f[:, 3])) / 2 / fh
+    return np.stack([np.sqrt(fw * fh), best[keep], dw / fw, dh / fh, dx, dy], axis=1).astype(np.float32)
+
+
+def placement_table(rows: np.ndarray) -> Dict[str, Dict[str, float]]:
+    """Per size bin (and ``all``): faces, median IoU, share below IoU 0.5, median width and
+    height ratios and centre offsets of :func:`placements` rows."""
+    rows = np.asarray(rows, np.float32).reshape(-1, 6)
+    out: Dict[str, Dict[str, float]] = {}
+    groups = [(size_bin(lo), (rows[:, 0] >= lo) & (rows[:, 0] < hi)) for lo, hi in SIZE_BINS]
+    for name, m in groups + [("all", np.ones(len(rows), bool))]:
+        q = rows[m]
+        out[name] = {"faces": int(len(q))}
+        if len(q):
+            out[name].update({"iou": float(np.median(q[:, 1])), "below_0.5": float(np.mean(q[:, 1] < 0.5)),
+                              "w_ratio": float(np.median(q[:, 2])), "h_ratio": float(np.median(q[:, 3])),
+                              "dx": float(np.median(q[:, 4])), "dy": float(np.median(q[:, 5]))})
+    return out
+
+
+def format_placement_table(table: Dict[str, Dict[str, float]]) -> str:
+    lines = ["| face size (px, sqrt area) | faces | median IoU | IoU < 0.5 | width / face | height / face "
+             "| centre dx / w | centre dy / h |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for b, r in table.items():
+        if not r["faces"]:
+            lines.append(f"| {b} | 0 | - | - | - | - | - | - |")
+            continue
+        lines.append(f"| {b} | {r['faces']} | {r['iou']:.2f} | {r['below_0.5']:.2f} | {r['w_ratio']:.3f} | "
+                     f"{r['h_ratio']:.3f} | {r['dx']:+.3f} | {r['dy']:+.3f} |")
     return "\n".join(lines)
