@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-dev", action="store_true", help="skip the dev-crop set")
     p.add_argument("--out", default="outputs/face_free")
     args = p.parse_args(argv)
-    from ssd_mnv2.commands import backend_detector
+    from ssd_mnv2.commands import backend_detector, each_model
     from ssd_mnv2.data.synthetic import BLANK_IMAGES
 
     blanks = {k: f() for k, f in BLANK_IMAGES.items()}
@@ -113,13 +113,8 @@ def main(argv=None) -> int:
         ("patterns", pattern_images(), "original")]
     if not args.no_dev:
         sets.append(("dev crops", dev_crops(args.dev_images, args.dev_labels), "original"))
-    models = [(str(c), Path(c) / "model.params", Path(c) / "config.yaml") for c in args.checkpoints]
-    if not models:
-        models = [(args.params or args.model or "shipped model", args.params, args.config)]
     rows = []
-    for name, params, config in models:
-        args.params = None if params is None else str(params)
-        args.config = None if config is None else str(config)
+    for name in each_model(args, args.checkpoints):
         det = backend_detector(args)
         predict = lambda img, size: det.predict(img, size=size, threshold=0.0)  # noqa: E731
         scores = {s: score_set(predict, imgs, size) for s, imgs, size in sets}

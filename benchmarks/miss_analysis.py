@@ -67,7 +67,7 @@ def analyse(det, images_dir: str, gt_dir: str, subset: str, max_images: int = 0,
 
 
 def main(argv=None) -> int:
-    from ssd_mnv2.commands import add_model_args, load_detector
+    from ssd_mnv2.commands import add_model_args, each_model, load_detector
 
     p = argparse.ArgumentParser(prog="benchmarks/miss_analysis.py", description=__doc__.split("\n\n")[0])
     add_model_args(p)
@@ -83,13 +83,8 @@ def main(argv=None) -> int:
     from ssd_mnv2.evaluation.misses import (format_miss_table, format_placement_table, miss_table,
                                             placement_table)
 
-    models = [(str(c), Path(c) / "model.params", Path(c) / "config.yaml") for c in args.checkpoints]
-    if not models:
-        models = [(args.params or args.model or "shipped model", args.params, args.config)]
     results = []
-    for name, params, config in models:
-        args.params = None if params is None else str(params)
-        args.config = None if config is None else str(config)
+    for name in each_model(args, args.checkpoints):
         det = load_detector(args, fused=False)
         fates, sides, best, placed = analyse(det, args.images, args.gt, args.subset, args.max_images,
                                              args.placement_score)

@@ -195,3 +195,21 @@ def test_fused_equals_plain(tmp_path):
         ba, bb = a[2][0][ka], b[2][0][kb]
         d = np.abs(ba[:, None, :] - bb[None, :, :]).max(-1).min(1)
         assert (d <= 1e-2).mean() >= 0.95, d
+
+
+def test_each_model_points_the_model_arguments_at_each_checkpoint_in_turn(tmp_path):
+    import argparse
+
+    from ssd_mnv2.commands import add_model_args, each_model
+
+    p = argparse.ArgumentParser()
+    add_model_args(p)
+    args = p.parse_args([])
+    assert list(each_model(args, [])) == ["shipped model"] and args.params is None
+    seen = []
+    for name in each_model(args, [tmp_path / "a", tmp_path / "b"]):
+        seen.append((name, args.params, args.config))
+    assert seen == [(str(tmp_path / d), str(tmp_path / d / "model.params"), str(tmp_path / d / "config.yaml"))
+                    for d in ("a", "b")]
+    args = p.parse_args(["--params", "m.params"])
+    assert list(each_model(args, [])) == ["m.params"]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Iterator
 
 __all__ = ["add_config_args", "add_model_args", "add_engine_args", "add_backend_args", "backend_detector",
            "model_name", "load_detector", "display_overrides", "model_files", "add_tta_args",
-           "tta_detector"]
+           "tta_detector", "each_model"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -25,6 +27,18 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help=f"a model shipped in the package (default: {DEFAULT_MODEL}; see MODEL_CARD.md)")
     p.add_argument("--params", default=None,
                    help="model .params (default: the shipped model; config defaults to the .yaml next to it)")
+
+
+def each_model(args, checkpoints) -> Iterator[str]:
+    """For each checkpoint folder (``model.params`` + ``config.yaml``), or without any the model
+    of ``--model``/``--params``/``--config``: set ``args.params``/``args.config`` to it and yield
+    its name (for benchmark scripts that score several models in one run)."""
+    if not checkpoints:
+        yield args.params or args.model or "shipped model"
+        return
+    for c in checkpoints:
+        args.params, args.config = str(Path(c) / "model.params"), str(Path(c) / "config.yaml")
+        yield str(c)
 
 
 def display_overrides(args) -> list:
