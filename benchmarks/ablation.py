@@ -51,6 +51,9 @@ ROWS: List[Tuple[str, str, List[str], int]] = [
     ("neg7", "7 hard negatives per positive instead of 3 (RetinaFace)", ["loss.neg_ratio=7"], 11),
     ("iou_aware", "IoU-aware class target: a positive's target is the IoU of its decoded box",
      ["loss.iou_target=1.0"], 11),
+    ("p4", "a stride-4 level (MobileNetV2 features[:6]) in the FPN neck, for the 10 px anchor",
+     ["model.stride4=true", "anchors.sizes=[[10],[16,24],[32,48],[64,96],[128,192],[256,384]]",
+      "anchors.ratios=[[1.0],[1.0],[1.0],[1.0],[1.0],[1.0]]"], 6),
 ]
 
 

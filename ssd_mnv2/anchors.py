@@ -1,11 +1,12 @@
 """Anchor generation: the single source of anchor truth (the network uses it too).
 
 Anchors are in **pixels of the network input**, in ``cx, cy, w, h`` format. On level ``l``
-with stride ``s`` (8, 16, 32, 64, ...), the anchor centres are ``((x + offset) * s,
-(y + offset) * s)``. The global-pool level has one location, centred on the actual input:
-``(width / 2, height / 2)`` (the network adds the input's centre in the graph). At each location the anchors are
-ordered ``for size in sizes[l]: for ratio in ratios[l]``, with ``w = size * sqrt(ratio)``,
-``h = size / sqrt(ratio)`` (ratio = w/h). ``anchors.density`` (FaceBoxes' densification) tiles
+with stride ``s`` (8, 16, 32, 64, ...; with ``model.stride4`` a stride-4 level comes first), the
+anchor centres are ``((x + offset) * s, (y + offset) * s)``. The global-pool level has one
+location, centred on the actual input: ``(width / 2, height / 2)`` (the network adds the
+input's centre in the graph). At each location the anchors are ordered ``for size in sizes[l]:
+for ratio in ratios[l]``, with ``w = size * sqrt(ratio)``, ``h = size / sqrt(ratio)`` (ratio =
+w/h). ``anchors.density`` (FaceBoxes' densification) tiles
 a size ``n x n`` times per cell: ``for size: for tile row: for tile column: for ratio``, the
 tiles' centres ``((j + 0.5) / n - 0.5) * stride`` from the cell's anchor centre. Locations are
 ordered row-major (y, then x), which is the order of the flattened ``(B, H, W, A*k)`` head outputs.
@@ -34,11 +35,10 @@ def _half(n: int) -> int:
 
 def feature_sizes(model: ModelCfg, height: int, width: int) -> List[Tuple[int, int]]:
     """Feature-map ``(h, w)`` per level for an input of ``height x width`` pixels."""
-    h, w = height, width
-    out: List[Tuple[int, int]] = []
-    for _ in range(3):  # stride 2, 4, 8
-        h, w = _half(h), _half(w)
-    out.append((h, w))
+    h, w = _half(_half(height)), _half(_half(width))  # stride 2, 4
+    out: List[Tuple[int, int]] = [(h, w)] if model.stride4 else []
+    h, w = _half(h), _half(w)
+    out.append((h, w))  # stride 8
     h, w = _half(h), _half(w)
     out.append((h, w))  # stride 16
     h, w = _half(h), _half(w)

@@ -14,6 +14,12 @@ def _model(num_classes=1, pad_multiple=0, density=None):
     names = ["face"] if num_classes == 1 else ["face", "other"]
     cfg = tiny_config(model={"class_names": names}, decode={"max_detections": 50, "pre_nms_topk": 200},
                       eval={"pad_multiple": pad_multiple}, anchors={"density": density} if density else {})
+    return random_detector(cfg)
+
+
+def random_detector(cfg):
+    """An unfused Detector of ``cfg`` with random BN statistics and class-head weights (distinct
+    scores, no ties), for comparing backends."""
     ssd = build_ssd(cfg)
     ssd(mx.nd.zeros((1, 3, 96, 96)))
     rng = np.random.default_rng(0)

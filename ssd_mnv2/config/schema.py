@@ -63,7 +63,8 @@ class _Section:
 
 @dataclass(frozen=True)
 class ModelCfg(_Section):
-    """Network shape. Levels: 3 backbone stages (stride 8/16/32) + extras + optional global pool."""
+    """Network shape. Levels: the backbone stages (stride 8/16/32, with ``stride4`` also 4, first)
+    + extras + optional global pool."""
 
     width: float = 1.0
     image_size: int = 300
@@ -79,11 +80,20 @@ class ModelCfg(_Section):
     # SSH-style context module on the neck outputs (3x3 + 5x5 + 7x7 receptive fields from
     # stacked depthwise-separable convolutions, concatenated); only with a neck
     context: bool = False
+    # a stride-4 level in front of the stride-8 one (RetinaFace's P2): MobileNetV2's features[:6]
+    # (24 x width channels), fused by the FPN-lite neck (needs neck: fpn); one more level, so
+    # anchors.sizes / ratios / density need one more entry, the first
+    stride4: bool = False
     class_names: Tuple[str, ...] = ("face",)
 
     @property
+    def num_stage_levels(self) -> int:
+        """Levels taken from the backbone stages (and fused by the neck): 3, 4 with ``stride4``."""
+        return 3 + int(self.stride4)
+
+    @property
     def num_levels(self) -> int:
-        return 3 + len(self.extra_channels) + int(self.global_pool)
+        return self.num_stage_levels + len(self.extra_channels) + int(self.global_pool)
 
     @property
     def num_classes(self) -> int:
@@ -93,7 +103,7 @@ class ModelCfg(_Section):
     def strides(self) -> List[int]:
         """Nominal stride per level (the global-pool level uses the training image size; its one
         location is centred on the actual input, whatever its size)."""
-        s = [8, 16, 32] + [64 * 2 ** i for i in range(len(self.extra_channels))]
+        s = [4] * int(self.stride4) + [8, 16, 32] + [64 * 2 ** i for i in range(len(self.extra_channels))]
         if self.global_pool:
             s.append(self.image_size)
         return s
@@ -115,6 +125,9 @@ class ModelCfg(_Section):
             raise ConfigError(f"model.neck_channels: must be a multiple of 8 (>= 8), got {self.neck_channels}")
         if self.context and self.neck == "none":
             raise ConfigError("model.context: the context module needs a neck (model.neck: fpn)")
+        if self.stride4 and self.neck != "fpn":
+            raise ConfigError(f"model.stride4: the stride-4 level needs the FPN-lite neck (model.neck: fpn), "
+                              f"got model.neck: {self.neck}")
         if not self.class_names:
             raise ConfigError("model.class_names: needs at least one class")
 
@@ -149,7 +162,7 @@ class AnchorCfg(_Section):
         if len(self.sizes) != num_levels:
             raise ConfigError(
                 f"anchors.sizes: has {len(self.sizes)} levels but the model has {num_levels} "
-                "(3 backbone stages + model.extra_channels + global_pool)")
+                "(3 backbone stages (4 with model.stride4) + model.extra_channels + global_pool)")
         if len(self.ratios) != num_levels:
             raise ConfigError(
                 f"anchors.ratios: has {len(self.ratios)} levels but anchors.sizes/model have {num_levels}")

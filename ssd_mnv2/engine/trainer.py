@@ -59,7 +59,8 @@ def _seed_everything(seed: int) -> None:
 
 
 def _freeze(net: SSD, cfg: Config) -> None:
-    """Freeze the first ``train.freeze_stages`` backbone stages; optionally freeze backbone BN."""
+    """Freeze the first ``train.freeze_stages`` founding backbone stages (1: features[:9], with
+    ``model.stride4`` the stride-4 and stride-8 levels' layers alike); optionally freeze backbone BN."""
     for st in list(net.backbone.stages)[: cfg.train.freeze_stages]:
         for p in st.collect_params().values():
             p.grad_req = "null"

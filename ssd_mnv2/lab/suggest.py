@@ -54,17 +54,19 @@ def suggest_anchors(data_cfg: ConfigLike, levels: Optional[int] = None, k_per_le
     face gets one size at the centre of its range and the overall median ratio.
 
     ``levels`` = number of detection levels of the proposed model (default: the data config's):
-    3 backbone stages + extras (+ global pool, kept when the data config has it and
-    ``levels >= 4``); extra levels reuse the data config's ``extra_channels`` (then [128, 256]).
+    the backbone stage levels (3, 4 with ``model.stride4``) + extras (+ global pool, kept when
+    the data config has it and ``levels`` leaves room for it); extra levels reuse the data
+    config's ``extra_channels`` (then [128, 256]).
     Returns ``(config, report)``; with ``out`` the config is written there and re-loaded with
     :func:`load_config` to validate it.
     """
     base = as_config(data_cfg)
     L = int(levels or base.model.num_levels)
-    if L < 3:
-        raise ValueError(f"--levels {L}: the model has at least 3 levels (the backbone stages)")
-    gp = bool(base.model.global_pool and L >= 4)
-    n_extra = L - 3 - int(gp)
+    n_stage = base.model.num_stage_levels
+    if L < n_stage:
+        raise ValueError(f"--levels {L}: the model has at least {n_stage} levels (the backbone stages)")
+    gp = bool(base.model.global_pool and L > n_stage)
+    n_extra = L - n_stage - int(gp)
     extras = [list(map(int, e)) for e in base.model.extra_channels][:n_extra]
     extras += [[128, 256]] * (n_extra - len(extras))
     d = config_to_dict(base)

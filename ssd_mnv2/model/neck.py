@@ -1,12 +1,13 @@
-"""Feature-fusion neck for the stride-8/16/32 levels: top-down FPN-lite, optional SSH context.
+"""Feature-fusion neck for the backbone stage levels: top-down FPN-lite, optional SSH context.
 
 The plain SSD layout feeds each head straight from its backbone stage; at stride 8 that is the
 32-channel linear-bottleneck output of an early stage, too weak for the smallest faces. The
-FPN-lite neck brings the deeper stages' semantics down to it:
+FPN-lite neck brings the deeper stages' semantics down to it. Over the stage levels
+``C_0 .. C_{n-1}`` (finest first: stride 8/16/32, or 4/8/16/32 with ``model.stride4``):
 
-    L_s = ReLU(BN(conv1x1(C_s)))                      lateral, ``channels`` wide
-    P32 = L32;  P16 = L16 + up2(P32);  P8 = L8 + up2(P16)   (nearest upsampling, cropped)
-    out_s = smooth(P_s) = ReLU(BN(pw1x1(dw3x3(P_s))))  depthwise-separable 3x3
+    L_i = ReLU(BN(conv1x1(C_i)))                      lateral, ``channels`` wide
+    P_{n-1} = L_{n-1};  P_i = L_i + up2(P_{i+1})      (nearest upsampling, cropped)
+    out_i = smooth(P_i) = ReLU(BN(pw1x1(dw3x3(P_i))))  depthwise-separable 3x3
 
 With ``context`` each output then goes through an SSH-style context module: three branches with
 3x3, 5x5 and 7x7 receptive fields built from stacked depthwise-separable 3x3 convolutions
@@ -71,13 +72,16 @@ class SSHContext(HybridBlock):
 
 
 class FPNLite(HybridBlock):
-    """Top-down fusion of the three stage outputs; returns three maps of ``channels`` each."""
+    """Top-down fusion of ``n >= 2`` stage outputs (finest first, each level half the previous
+    one's size): ``n`` maps (B, C_i, H_i, W_i) -> ``n`` maps (B, ``channels``, H_i, W_i).
+
+    Children ``laterals``, ``smooth`` and ``context`` hold one block per level, finest first."""
 
     def __init__(self, in_channels: Sequence[int], channels: int = 64, context: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if len(in_channels) != 3:
-            raise ValueError(f"FPNLite fuses 3 levels, got {len(in_channels)} input channel counts")
+        if len(in_channels) < 2:
+            raise ValueError(f"FPNLite fuses at least 2 levels, got {len(in_channels)} input channel counts")
         with self.name_scope():
             self.laterals = nn.HybridSequential()
             self.smooth = nn.HybridSequential()
@@ -88,12 +92,15 @@ class FPNLite(HybridBlock):
                 if context:
                     self.context.add(SSHContext(channels))
 
-    def hybrid_forward(self, F, c8, c16, c32):
-        l8, l16, l32 = (lat(c) for lat, c in zip(self.laterals, (c8, c16, c32)))
-        p32 = l32
-        p16 = l16 + F.slice_like(F.UpSampling(p32, scale=2, sample_type="nearest"), l16, axes=(2, 3))
-        p8 = l8 + F.slice_like(F.UpSampling(p16, scale=2, sample_type="nearest"), l8, axes=(2, 3))
-        outs = [sm(p) for sm, p in zip(self.smooth, (p8, p16, p32))]
+    def hybrid_forward(self, F, *feats):
+        if len(feats) != len(self.laterals):
+            raise ValueError(f"FPNLite: {len(feats)} input levels, built for {len(self.laterals)}")
+        lats = [lat(c) for lat, c in zip(self.laterals, feats)]
+        tops = [lats[-1]]  # P_{n-1}, then P_{n-2} .. P_0
+        for lat in reversed(lats[:-1]):
+            tops.append(lat + F.slice_like(F.UpSampling(tops[-1], scale=2, sample_type="nearest"),
+                                           lat, axes=(2, 3)))
+        outs = [sm(p) for sm, p in zip(self.smooth, reversed(tops))]
         if len(self.context):
             outs = [ctx(o) for ctx, o in zip(self.context, outs)]
         return outs

@@ -57,18 +57,18 @@ class SSD(HybridBlock):
         per_loc = cfg.anchors.per_location()
         k = m.num_classes + 1
         with self.name_scope():
-            self.backbone = MobileNetV2Backbone(m.width, m.extra_channels, m.global_pool)
+            self.backbone = MobileNetV2Backbone(m.width, m.extra_channels, m.global_pool, m.stride4)
             self.cls_heads = nn.HybridSequential()
             self.box_heads = nn.HybridSequential()
             self.anchor_grids = nn.HybridSequential()
-            # BN on the three backbone stage outputs before the heads (their linear-bottleneck
+            # BN on the backbone stage outputs before the heads (their linear-bottleneck
             # outputs are unnormalised, std ~5; SSD used L2Norm on conv4_3 for the same reason)
             self.level_norms = nn.HybridSequential()
+            stage_ch = self.backbone.level_channels[:m.num_stage_levels]
             if m.level_norm:
-                for ch in self.backbone.level_channels[:3]:
+                for ch in stage_ch:
                     self.level_norms.add(nn.BatchNorm(in_channels=ch))
-            self.neck = (FPNLite(self.backbone.level_channels[:3], m.neck_channels, m.context)
-                         if m.neck == "fpn" else None)
+            self.neck = FPNLite(stage_ch, m.neck_channels, m.context) if m.neck == "fpn" else None
             for lv, (ch, a) in enumerate(zip(self.head_channels, per_loc)):
                 self.cls_heads.add(make_predictor(m.head, ch, a * k))
                 self.box_heads.add(make_predictor(m.head, ch, a * 4))
@@ -77,10 +77,11 @@ class SSD(HybridBlock):
 
     @property
     def head_channels(self) -> List[int]:
-        """Input channels of each level's heads (the neck's width on the three stage levels)."""
+        """Input channels of each level's heads (the neck's width on the stage levels)."""
+        m = self.cfg.model
         ch = list(self.backbone.level_channels)
-        if self.cfg.model.neck != "none":
-            ch[:3] = [self.cfg.model.neck_channels] * 3
+        if m.neck != "none":
+            ch[:m.num_stage_levels] = [m.neck_channels] * m.num_stage_levels
         return ch
 
     # Anchor grids are constants derived from the config: they are not written to .params files
@@ -114,7 +115,8 @@ class SSD(HybridBlock):
         feats = [norm(f) for norm, f in zip(self.level_norms, feats[:len(self.level_norms)])] + \
             feats[len(self.level_norms):]
         if self.neck is not None:
-            feats = list(self.neck(*feats[:3])) + feats[3:]
+            n = self.cfg.model.num_stage_levels
+            feats = list(self.neck(*feats[:n])) + feats[n:]
         cls, box, anchors = [], [], []
         for f, ch, bh, ag in zip(feats, self.cls_heads, self.box_heads, self.anchor_grids):
             cls.append(flatten_prediction(F, ch(f)))

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 
 from ..anchors import anchor_counts, feature_sizes
 from ..config import Config
-from .backbone import stage_channels
+from .backbone import level_channels
 
 __all__ = ["level_table", "format_summary"]
 
@@ -16,11 +16,10 @@ def level_table(cfg: Config, height: Optional[int] = None, width: Optional[int] 
     h = height or cfg.model.image_size
     w = width or cfg.model.image_size
     m = cfg.model
-    channels = stage_channels(m.width) + [int(c[1]) for c in m.extra_channels]
-    names = ["stage s8", "stage s16", "stage s32"] + [f"extra {i + 1}" for i in range(len(m.extra_channels))]
-    if m.global_pool:
-        channels.append(channels[-1])
-        names.append("global pool")
+    channels = level_channels(m.width, m.extra_channels, m.global_pool, m.stride4)
+    names = ([f"stage s{s}" for s in m.strides()[:m.num_stage_levels]]
+             + [f"extra {i + 1}" for i in range(len(m.extra_channels))]
+             + ["global pool"] * int(m.global_pool))
     rows = []
     for lv, ((fh, fw), n, per_loc) in enumerate(zip(feature_sizes(m, h, w), anchor_counts(cfg, h, w),
                                                    cfg.anchors.per_location())):
