@@ -55,10 +55,8 @@ def images():
     return [make_image(rng, (160, 120), 2)[0], make_image(rng, (200, 150), 3)[0]]
 
 
-def test_export_mxnet_round_trip(tmp_path, det, images):
-    paths = ex.export_mxnet(det, tmp_path, size="128x96")
-    assert all(__import__("os").path.isfile(p) for p in paths.values())
-    sb = ex.load_exported_mxnet(tmp_path / "face_detector")
+def assert_symbol_matches_detector(sb, det, images) -> None:
+    """The exported symbol block ``sb`` (BGR 0..255 in) gives ``det``'s ids, scores and boxes."""
     for img in images:  # other sizes than the traced one: dynamic H, W
         x = mx.nd.array(img.transpose(2, 0, 1)[None].astype(np.float32))  # BGR, 0..255
         got = [o.asnumpy() for o in sb(x)]
@@ -66,6 +64,12 @@ def test_export_mxnet_round_trip(tmp_path, det, images):
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
         np.testing.assert_allclose(got[2], ref[2], atol=1e-3)
+
+
+def test_export_mxnet_round_trip(tmp_path, det, images):
+    paths = ex.export_mxnet(det, tmp_path, size="128x96")
+    assert all(__import__("os").path.isfile(p) for p in paths.values())
+    assert_symbol_matches_detector(ex.load_exported_mxnet(tmp_path / "face_detector"), det, images)
     from ssd_mnv2.config import load_config
 
     assert load_config(paths["config"]) == det.cfg

@@ -239,15 +239,10 @@ def test_onnx_of_a_stride4_model_matches_mxnet(tmp_path, s4_detector, images):
 def test_mxnet_symbol_of_a_stride4_model_matches(tmp_path, s4_detector, images):
     from ssd_mnv2 import export as ex
 
+    from test_export import assert_symbol_matches_detector
+
     ex.export_mxnet(s4_detector, tmp_path, size="128x96")
-    sb = ex.load_exported_mxnet(tmp_path / "face_detector")
-    for img in images:
-        x = mx.nd.array(img.transpose(2, 0, 1)[None].astype(np.float32))  # BGR, 0..255
-        got = [o.asnumpy() for o in sb(x)]
-        ref = [o.asnumpy() for o in s4_detector.net(s4_detector.preprocess(img)[0])]
-        np.testing.assert_array_equal(got[0], ref[0])
-        np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
-        np.testing.assert_allclose(got[2], ref[2], atol=1e-3)
+    assert_symbol_matches_detector(ex.load_exported_mxnet(tmp_path / "face_detector"), s4_detector, images)
 
 
 def test_fused_detector_from_files_matches_the_unfused_one(tmp_path, s4_detector, images):
