@@ -100,9 +100,8 @@ class MultiBoxLoss:
             ce = -nd.pick(logp, nd.maximum(ct, 0), axis=-1, keepdims=False)
             if self.iou_target > 0:  # positives: soft target (1 - q) background + q face
                 q = 1.0 - self.iou_target + self.iou_target * self._placement_iou(bp, bt, anchors, d)
-                soft = -(q * nd.pick(logp, nd.maximum(ct, 0), axis=-1, keepdims=False)
-                         + (1.0 - q) * nd.pick(logp, nd.zeros_like(ct), axis=-1, keepdims=False))
-                ce = nd.where(pos, soft, ce)
+                bg = -nd.pick(logp, nd.zeros_like(ct), axis=-1, keepdims=False)
+                ce = nd.where(pos, q * ce + (1.0 - q) * bg, ce)
             # rank background anchors by loss (highest first); positives and ignored go last
             key = nd.where(neg_cand, -ce, nd.ones_like(ce) * 1e30)
             rank = key.argsort(axis=1).argsort(axis=1)
